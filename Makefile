@@ -1,0 +1,64 @@
+# resntk: two commands do all the set-up.
+#   make book   build the executed HTML book into _build/html (strict: a failing cell or a warning fails it)
+#   make test   run the test suite
+# Both create .venv when it is missing and install what they need; a second run with nothing changed
+# reinstalls nothing (the stamp files below record what is installed, keyed on pyproject.toml).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+# The CPU wheel of PyTorch. Any other torch requirement makes pip pull several GB of CUDA packages,
+# so it is installed first, alone, and everything after it sees the requirement already satisfied.
+TORCH  := torch==2.13.0
+BOOK_FLAGS ?= -n -W --keep-going
+PYTEST_ARGS ?=
+
+.PHONY: all book test bench clean clean-book help
+
+all: test book
+
+help:
+	@echo "make book          build the executed HTML book (strict) into _build/html"
+	@echo "make test          run the test suite (pytest)"
+	@echo "make bench         run the benchmarks and print ratios"
+	@echo "make clean         remove the build and the virtual environment"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.stamp-torch: | $(PY)
+	$(PIP) install --quiet "$(TORCH)"
+	@touch $@
+
+$(VENV)/.stamp-deps: pyproject.toml $(VENV)/.stamp-torch
+	$(PIP) install --quiet -e ".[book,test,classroom]"
+	@$(PY) -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') and '+cu' not in v else 'torch %s was replaced: expected the 2.13.0 CPU wheel' % v)"
+	@touch $@
+
+deps: $(VENV)/.stamp-deps
+
+# ---------------------------------------------------------------------------------------------------------
+book: $(VENV)/.stamp-deps
+	@$(PY) -c "import jupyter_book as jb, sys; sys.exit(0 if jb.__version__.startswith('1.') else 'jupyter-book %s found: the book needs 1.x (2.x ignores _config.yml/_toc.yml)' % jb.__version__)"
+	@rm -rf _build/html/reports
+	RESNTK_BOOK_BUILD=1 $(BIN)/jupyter-book build . $(BOOK_FLAGS) || { \
+	  status=$$?; \
+	  for f in _build/html/reports/*.log; do [ -f "$$f" ] && { echo "==== execution report: $$f"; cat "$$f"; }; done; \
+	  exit $$status; }
+	@test -f _build/html/index.html || { echo "_build/html/index.html is missing"; exit 1; }
+	@echo "Book built: _build/html/index.html"
+
+test: $(VENV)/.stamp-deps
+	MPLBACKEND=Agg $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.stamp-deps
+	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f --quick || exit 1; done
+
+clean-book:
+	rm -rf _build
+
+clean: clean-book
+	rm -rf $(VENV) dist .pytest_cache .hypothesis
