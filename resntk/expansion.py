@@ -1187,19 +1187,23 @@ class ExpansionToy:
         y = u_\\star^\\top h_L(x) + a\\Big(\\tanh\\big(w^\\top x/\\sqrt{d_{\\rm in}}\\big)^2 - 0.3\\Big)
         + \\sigma\\,\\xi,\\qquad x \\sim \\mathcal N(0, I_{d_{\\rm in}}),\\ \\xi \\sim \\mathcal N(0, 1),
 
-    with :math:`h_L` the features of the random old network, whose readout is then fitted by
-    ridge regression on the training sample (:func:`~resntk.postln.fit_readout`; not a stationary
-    point of the old blocks, pitfall 12).  The book's instance of the toy; the note's two
-    instances are indicative (§5).
+    with :math:`h_L` the features of the random old network (``teacher``), whose readout is then
+    fitted by ridge regression on the training sample (:func:`~resntk.postln.fit_readout`; not a
+    stationary point of the old blocks, pitfall 12).  This is the book's instance of the toy; the
+    note's two instances are indicative (§5).
 
     Attributes
     ----------
     model : PostLNResNet
-        The old model :math:`f_{\\rm old}`.
+        The old model :math:`f_{\\rm old}` (the teacher with the ridge readout).
     X, y, X_test, y_test : Tensor
         Training and test samples (``y`` of shape (n,)).
     a, noise : float
-        Weak-signal amplitude and noise level.
+        Weak-signal amplitude :math:`a` and noise level :math:`\\sigma`.
+    teacher : PostLNResNet
+        The random network whose last stream :math:`h_L` carries the linear part of the target.
+    u_star, w : Tensor
+        The target's readout :math:`u_\\star` (shape (d,)) and weak-signal direction :math:`w` (shape (in_dim,)).
     """
 
     model: PostLNResNet
@@ -1209,28 +1213,39 @@ class ExpansionToy:
     y_test: Tensor
     a: float
     noise: float
-    _teacher: PostLNResNet = field(repr=False)
-    _u: Tensor = field(repr=False)
-    _w: Tensor = field(repr=False)
+    teacher: PostLNResNet = field(repr=False)
+    u_star: Tensor = field(repr=False)
+    w: Tensor = field(repr=False)
 
-    def target(self, X: Tensor) -> Tensor:
-        """The noiseless regression function at ``X``."""
-        X = self.model.as_input(X)
-        with torch.no_grad():
-            h = self._teacher.hidden_state(X, self._teacher.depth)
-            lin = h @ self._u
-            weak = self.a * (torch.tanh(X @ self._w / math.sqrt(X.shape[1])) ** 2 - 0.3)
-        return lin + weak
+    def target(self, X: Any) -> Tensor:
+        """The noiseless regression function at ``X``, shape (n,)."""
+        return _toy_target(self.teacher, self.u_star, self.w, self.a, self.teacher.as_input(X))
 
     def sample(self, n: int, seed: int) -> tuple[Tensor, Tensor]:
         """A fresh i.i.d. sample of size ``n`` (e.g. :math:`\\ge 10^5` points as a population proxy, pitfall 10)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        gen = torch.Generator().manual_seed(int(seed))
-        X = torch.randn((int(n), self.model.in_dim), generator=gen, dtype=torch.float64)
-        xi = torch.randn((int(n),), generator=gen, dtype=torch.float64)
-        X = X.to(dtype=self.model.dtype, device=self.model.device)
-        return X, self.target(X) + self.noise * xi.to(dtype=self.model.dtype, device=self.model.device)
+        return _toy_sample(self.teacher, self.u_star, self.w, self.a, self.noise, n, seed)
+
+
+def _toy_target(teacher: PostLNResNet, u: Tensor, w: Tensor, a: float, X: Tensor) -> Tensor:
+    with torch.no_grad():
+        lin = teacher.hidden_state(X, teacher.depth) @ u
+        weak = a * (torch.tanh(X @ w / math.sqrt(X.shape[1])) ** 2 - 0.3)
+    return lin + weak
+
+
+def _toy_sample(
+    teacher: PostLNResNet, u: Tensor, w: Tensor, a: float, noise: float, n: int, seed: int
+) -> tuple[Tensor, Tensor]:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    gen = torch.Generator().manual_seed(int(seed))
+    X = torch.randn((int(n), teacher.in_dim), generator=gen, dtype=torch.float64)
+    xi = torch.randn((int(n),), generator=gen, dtype=torch.float64)
+    X = X.to(dtype=teacher.dtype, device=teacher.device)
+    xi = xi.to(dtype=teacher.dtype, device=teacher.device)
+    return X, _toy_target(teacher, u, w, a, X) + noise * xi
 
 
 def make_expansion_toy(
@@ -1249,25 +1264,25 @@ def make_expansion_toy(
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> ExpansionToy:
-    """Build the verification toy of the note (§5): defaults are the note's instance 2.
+    """Build the verification toy of the note (§5); the defaults are the note's instance 2.
 
     ``x ~ N(0, I_10)``, ``d = 16``, ``L = 2`` bias-free blocks of width 32 with
     :math:`\\mathcal N(0, 1/\\text{fan-in})` weights, non-affine LayerNorm with
-    :math:`\\epsilon = 10^{-5}`, ridge readout, :math:`a = 0.6`, :math:`\\sigma = 0.3`.
-    Everything is seeded by ``seed``.
+    :math:`\\epsilon = 10^{-5}`, ridge readout, :math:`a = 0.6`, :math:`\\sigma = 0.3`, float64.
+    Everything is seeded by ``seed``: the network by ``seed``, the target by ``seed + 1``, the
+    training sample by ``seed + 2`` and the test sample by ``seed + 3`` (use other seeds in
+    :meth:`ExpansionToy.sample` for fresh data).
     """
     for name, val in (("a", a), ("noise", noise)):
         if isinstance(val, bool) or not isinstance(val, (int, float)) or not (math.isfinite(val) and val >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {val!r}")
-    base = PostLNResNet(in_dim, d, hidden, depth, out_dim=1, eps=eps, bias=bias, seed=seed, device=device)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    teacher = PostLNResNet(in_dim, d, hidden, depth, out_dim=1, eps=eps, bias=bias, seed=int(seed), device=device)
     gen = torch.Generator().manual_seed(int(seed) + 1)
-    u = (torch.randn((d,), generator=gen, dtype=torch.float64) / math.sqrt(d)).to(base.dtype)
-    w = torch.randn((in_dim,), generator=gen, dtype=torch.float64).to(base.dtype)
-    toy = ExpansionToy(base, base.embed.weight.new_zeros(1, in_dim), base.embed.weight.new_zeros(1),
-                       base.embed.weight.new_zeros(1, in_dim), base.embed.weight.new_zeros(1),
-                       float(a), float(noise), base, u.to(base.device), w.to(base.device))
-    X, y = toy.sample(n, seed=int(seed) + 2)
-    X_test, y_test = toy.sample(n_test, seed=int(seed) + 3)
-    toy.model = fit_readout(base, X, y, ridge=ridge)
-    toy.X, toy.y, toy.X_test, toy.y_test = X, y, X_test, y_test
-    return toy
+    u = (torch.randn((d,), generator=gen, dtype=torch.float64) / math.sqrt(d)).to(dtype=teacher.dtype, device=teacher.device)
+    w = torch.randn((in_dim,), generator=gen, dtype=torch.float64).to(dtype=teacher.dtype, device=teacher.device)
+    X, y = _toy_sample(teacher, u, w, float(a), float(noise), n, int(seed) + 2)
+    X_test, y_test = _toy_sample(teacher, u, w, float(a), float(noise), n_test, int(seed) + 3)
+    model = fit_readout(teacher, X, y, ridge=ridge)
+    return ExpansionToy(model, X, y, X_test, y_test, float(a), float(noise), teacher, u, w)

@@ -579,7 +579,11 @@ def insert_block(
     normalize_features : bool, default True
         :math:`s = 1/\\sqrt m` (the note's recommended convention, pitfall 14) if True, else
         :math:`s = 1`.  It fixes how :math:`\\kappa`, :math:`\\beta` and the Rademacher surrogate
-        scale with :math:`m`.
+        scale with :math:`m`: going from :math:`s = 1/\\sqrt m` to :math:`s = 1` multiplies
+        :math:`\\kappa` by :math:`\\sqrt m` and :math:`\\beta` by :math:`m`, and leaves
+        :math:`\\kappa^2/(2\\beta)` unchanged.  The reference values of the note's §5.3–§5.4
+        (:math:`\\kappa \\approx 0.04`, :math:`\\beta \\approx 1.6` at :math:`m = 64`) are on the
+        :math:`s = 1` scale.
     seed : int, default 0
         Seed of the new block's random factors (drawn on the CPU).
 
