@@ -15,12 +15,13 @@ TORCH  := torch==2.13.0
 BOOK_FLAGS ?= -n -W --keep-going
 PYTEST_ARGS ?=
 
-.PHONY: all book test bench clean clean-book help
+.PHONY: all deps cache-guard book book-student test bench clean clean-book help
 
 all: test book
 
 help:
 	@echo "make book          build the executed HTML book (strict) into _build/html"
+	@echo "make book-student  the same book with every solution hidden, into _build/student/_build/html"
 	@echo "make test          run the test suite (pytest)"
 	@echo "make bench         run the benchmarks and print ratios"
 	@echo "make clean         remove the build and the virtual environment"
@@ -40,8 +41,12 @@ $(VENV)/.stamp-deps: pyproject.toml $(VENV)/.stamp-torch
 
 deps: $(VENV)/.stamp-deps
 
+# Executed chapters are cached on their own code only: clear the cache when resntk itself changed.
+cache-guard: $(VENV)/.stamp-deps
+	@$(PY) book/_ext/cache_guard.py
+
 # ---------------------------------------------------------------------------------------------------------
-book: $(VENV)/.stamp-deps
+book: cache-guard
 	@$(PY) -c "import jupyter_book as jb, sys; sys.exit(0 if jb.__version__.startswith('1.') else 'jupyter-book %s found: the book needs 1.x (2.x ignores _config.yml/_toc.yml)' % jb.__version__)"
 	@rm -rf _build/html/reports
 	RESNTK_BOOK_BUILD=1 $(BIN)/jupyter-book build . $(BOOK_FLAGS) || { \
@@ -51,7 +56,16 @@ book: $(VENV)/.stamp-deps
 	@test -f _build/html/index.html || { echo "_build/html/index.html is missing"; exit 1; }
 	@echo "Book built: _build/html/index.html"
 
-test: $(VENV)/.stamp-deps
+# The student edition: the same book with every exercise solution hidden (sphinx-exercise's hide_solutions),
+# sharing the execution cache of the main build.
+book-student: cache-guard
+	$(PY) book/_ext/student_edition.py _build/student/_config.yml
+	RESNTK_BOOK_BUILD=1 $(BIN)/jupyter-book build . $(BOOK_FLAGS) --config _build/student/_config.yml \
+	  --path-output _build/student
+	@test -f _build/student/_build/html/index.html || { echo "student edition missing"; exit 1; }
+	@echo "Student edition built: _build/student/_build/html/index.html"
+
+test: cache-guard
 	MPLBACKEND=Agg $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.stamp-deps

@@ -69,7 +69,7 @@ def test_config_has_strict_cached_execution_and_offline_mathjax():
     assert cfg["execute"]["allow_errors"] is False
     assert cfg["execute"]["timeout"] > 0
     ext = cfg["sphinx"]["extra_extensions"]
-    for e in ("sphinx_proof", "sphinx_exercise", "sphinx_togglebutton", "sphinxcontrib.bibtex",
+    for e in ("sphinx_proof", "sphinx_exercise", "sphinx_togglebutton",
               "sphinx-mathjax-offline"):
         assert e in ext
     assert not cfg["sphinx"]["config"]["mathjax_path"].startswith("http"), "MathJax must ship with the site"
@@ -87,3 +87,18 @@ def test_every_cited_key_is_in_the_bibliography():
         for group in re.findall(r"\{cite(?::[pt])?\}`([^`]+)`", chapter.read_text()):
             for key in group.split(","):
                 assert key.strip() in keys, f"{chapter.name} cites unknown key {key!r}"
+
+
+def test_cache_guard_fingerprint_tracks_package_code(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from cache_guard import fingerprint
+
+    (tmp_path / "resntk").mkdir()
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n")
+    (tmp_path / "resntk" / "a.py").write_text("x = 1\n")
+    first = fingerprint(tmp_path)
+    assert fingerprint(tmp_path) == first
+    (tmp_path / "resntk" / "a.py").write_text("x = 2\n")
+    assert fingerprint(tmp_path) != first

@@ -1,0 +1,42 @@
+"""Write the Jupyter Book configuration of the student edition: the book with every exercise solution hidden.
+
+Usage: ``python book/_ext/student_edition.py OUT_CONFIG`` (the Makefile's ``book-student`` target runs it).
+The student edition shares the main build's execution cache, hides solutions (sphinx-exercise's
+``hide_solutions``), and offers no download or source buttons, which would hand out the chapter sources with
+their solutions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def student_config(root: Path = ROOT) -> dict:
+    config = yaml.safe_load((root / "_config.yml").read_text())
+    config["title"] = f"{config['title']} (student edition)"
+    config["execute"]["cache"] = os.fspath(root / "_build" / ".jupyter_cache")
+    config["html"]["use_edit_page_button"] = False
+    config["html"]["favicon"] = os.fspath(root / config["html"]["favicon"])
+    config["bibtex_bibfiles"] = [os.fspath(root / f) for f in config["bibtex_bibfiles"]]
+    sphinx = config["sphinx"]
+    sphinx["local_extensions"] = {k: os.fspath(root / v) for k, v in sphinx["local_extensions"].items()}
+    sphinx["config"]["hide_solutions"] = True
+    sphinx["config"]["html_copy_source"] = False
+    sphinx["config"]["html_show_sourcelink"] = False
+    sphinx["config"]["html_theme_options"].update(use_download_button=False, use_source_button=False)
+    config["launch_buttons"]["binderhub_url"] = ""
+    return config
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: student_edition.py OUT_CONFIG")
+    out = Path(sys.argv[1])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(student_config(), sort_keys=False))

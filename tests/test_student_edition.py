@@ -1,0 +1,83 @@
+"""The student edition (``make book-student``) keeps every exercise and hides every solution, code included."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+from student_edition import student_config  # noqa: E402
+
+GATED = re.compile(r"````\{solution-start\}.*?````\n(.*?)````\{solution-end\}", re.S)
+PLAIN = re.compile(r":::\{solution\}[^\n]*\n(?::[^\n]*\n)*(.*?)\n:::", re.S)
+
+
+def test_student_config_hides_solutions_and_sources():
+    cfg = student_config()
+    assert cfg["sphinx"]["config"]["hide_solutions"] is True
+    assert cfg["sphinx"]["config"]["html_copy_source"] is False
+    assert cfg["sphinx"]["config"]["html_theme_options"]["use_download_button"] is False
+    assert "student edition" in cfg["title"]
+
+
+def page_text(path: Path) -> str:
+    """A built page's text, with tags stripped (code is split into highlighting spans)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def _solution_snippets(md: str) -> list[str]:
+    """Distinctive lines of every solution in a chapter's source (code lines and prose lines)."""
+    bodies = GATED.findall(md) + PLAIN.findall(md)
+    lines = [ln.strip() for body in bodies for ln in body.splitlines()]
+    return [ln for ln in lines if len(ln) > 25 and not ln.startswith(("```", ":::", "$$"))
+            and "$" not in ln and "{" not in ln]
+
+
+@pytest.mark.book
+def test_student_edition_has_every_exercise_and_no_solution(tmp_path):
+    out = tmp_path / "student"
+    config = out / "_config.yml"
+    subprocess.run([sys.executable, str(ROOT / "book" / "_ext" / "student_edition.py"), str(config)], check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "MPLBACKEND")}
+    env["RESNTK_BOOK_BUILD"] = "1"
+    jb = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run([str(jb), "build", str(ROOT), "-n", "-W", "--keep-going", "--config", str(config),
+                           "--path-output", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    checked = 0
+    for chapter in chapters:
+        md = (ROOT / f"{chapter}.md").read_text()
+        n_exercises = len(re.findall(r"\{exercise(?:-start)?\}", md))
+        if n_exercises == 0:
+            continue
+        path = out / "_build" / "html" / f"{chapter}.html"
+        raw = path.read_text()
+        assert len(re.findall(r'<div class="exercise', raw)) == n_exercises, chapter
+        assert 'class="solution' not in raw, f"{chapter}: a solution box is left in the student edition"
+        page = page_text(path)
+        for snippet in _solution_snippets(md):
+            assert snippet not in page, f"{chapter}: solution text left in the student edition: {snippet!r}"
+            checked += 1
+    assert checked > 0, "no solution text was checked"
+
+
+def test_solution_snippets_are_found_in_the_full_edition():
+    """The check above can fail: the same snippets are present in a page built with solutions."""
+    chapter = ROOT / "_build" / "html" / "book" / "residual-networks-with-branch-scaling.html"
+    if not chapter.exists():
+        pytest.skip("the full book is not built yet")
+    snippets = _solution_snippets((ROOT / "book" / "residual-networks-with-branch-scaling.md").read_text())
+    page = page_text(chapter)
+    assert snippets and all(s in page for s in snippets)
