@@ -449,3 +449,17 @@ def test_pipeline_runs_on_device(device: str) -> None:
     jb = jumpboard(exp, 1, toy_d.X, toy_d.y)
     assert jb.model.blocks[1].linear2.weight.device.type == device
     assert jb.realized_decrease > 0
+
+
+def test_toy_is_seeded_and_has_the_stated_noise(toy) -> None:
+    X1, y1 = toy.sample(5000, seed=11)
+    X2, y2 = toy.sample(5000, seed=11)
+    assert torch.equal(X1, X2) and torch.equal(y1, y2)
+    resid = y1 - toy.target(X1)
+    assert float(resid.std()) == pytest.approx(toy.noise, rel=0.05)
+    again = make_expansion_toy(n=1000, n_test=1000, seed=0)
+    assert torch.equal(again.X, toy.X) and torch.equal(again.model.readout.weight, toy.model.readout.weight)
+    # the ridge readout is fitted: the old model explains most of the signal, not the weak term or the noise
+    assert _risk(toy.model, toy.X, toy.y) < 0.5 * float(0.5 * (toy.y - toy.y.mean()).pow(2).mean())
+    with pytest.raises(ValueError, match="n must be"):
+        toy.sample(0, seed=1)

@@ -341,3 +341,34 @@ def test_insertion_on_device(device: str) -> None:
     new = insert_block(model, 1, 8, probe=x)
     assert new.blocks[1].linear1.weight.device.type == device
     assert new.insertion_.function_change < 1e-12
+
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    given = None
+
+if given is not None:
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        d=st.integers(2, 12),
+        hidden=st.integers(1, 10),
+        depth=st.integers(0, 4),
+        data=st.data(),
+        init=st.sampled_from(INSERT_INITS),
+        bias_std=st.floats(0.0, 1.0),
+        seed=st.integers(0, 2**31 - 1),
+    )
+    def test_insertion_is_exact_at_eps_zero_for_random_architectures(
+        d: int, hidden: int, depth: int, data, init: str, bias_std: float, seed: int
+    ) -> None:
+        position = data.draw(st.integers(0, depth))
+        model = PostLNResNet(3, d, hidden, depth, eps=0.0, bias_std=bias_std, seed=seed % 1000)
+        x = torch.randn(16, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        new = insert_block(model, position, hidden + 1, init, probe=x, seed=seed)
+        assert new.depth == depth + 1
+        with torch.no_grad():
+            scale = float(model(x).abs().max()) + 1.0
+        assert new.insertion_.function_change <= 1e-12 * scale
