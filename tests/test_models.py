@@ -1,0 +1,201 @@
+"""Tests of resntk.models.ScaledResNet against the note's §2.1–2.4 (architecture, initialisation, mirroring)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from resntk.models import TRAINED_GROUPS, ScaledResNet
+
+
+def sphere(n: int, d: int, seed: int = 0) -> torch.Tensor:
+    x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def numpy_forward(A, W, V, v, x, alpha):
+    """Independent NumPy transcription of the note's §2.1 formula for one copy."""
+    m = A.shape[0]
+    h = x @ A.T / np.sqrt(m)
+    for Wl, Vl in zip(W, V):
+        h = h + alpha / np.sqrt(m) * np.maximum(np.sqrt(2 / m) * h @ Wl.T, 0) @ Vl.T
+    return h @ v
+
+
+def perturb(net: torch.nn.Module, scale: float = 0.1, seed: int = 1) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype))
+
+
+# ------------------------------------------------------------------------------------------- architecture
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_forward_matches_numpy_transcription_of_the_formula(mirrored):
+    x = sphere(9, 3)
+    net = ScaledResNet(3, 17, 3, 0.6, mirrored=mirrored, seed=4)
+    perturb(net)  # make the two copies differ, so the mirrored combination is really exercised
+    outs = [numpy_forward(*(getattr(c, k).detach().numpy() for k in "AWVv"), x.numpy(), 0.6) for c in net.copies]
+    expected = outs[0] if not mirrored else (outs[0] - outs[1]) / np.sqrt(2)
+    got = net(x)
+    assert got.shape == (9,) and got.dtype == torch.float64
+    np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_parameter_shapes_names_and_standard_normal_entries():
+    net = ScaledResNet(5, 256, 2, 1.0, mirrored=False, seed=0)
+    shapes = {name: tuple(p.shape) for name, p in net.named_parameters()}
+    assert shapes == {"copies.0.A": (256, 5), "copies.0.W": (2, 256, 256), "copies.0.V": (2, 256, 256),
+                      "copies.0.v": (256,)}
+    entries = torch.cat([p.detach().flatten() for p in net.parameters()])
+    # N(0,1) with no variance factor folded in (NTK parameterisation): ~263k samples, SE of mean ~0.002
+    assert abs(entries.mean().item()) < 0.01
+    assert abs(entries.var().item() - 1) < 0.02
+    kurtosis = ((entries - entries.mean()) ** 4).mean() / entries.var() ** 2
+    assert abs(kurtosis.item() - 3) < 0.05
+
+
+def test_alpha_zero_is_the_linear_map_through_input_and_readout():
+    x = sphere(6, 4)
+    net = ScaledResNet(4, 32, 5, 0.0, mirrored=False)
+    c = net.copies[0]
+    expected = (x @ c.A.detach().T / math.sqrt(32)) @ c.v.detach()
+    torch.testing.assert_close(net(x), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_positive_homogeneity_of_the_bias_free_relu_network():
+    """f(cx) = c f(x) for c > 0 (note §3.4, homogeneity)."""
+    x = torch.randn(7, 3, dtype=torch.float64)
+    net = ScaledResNet(3, 40, 3, 0.8, mirrored=False, seed=2)
+    torch.testing.assert_close(net(2.5 * x), 2.5 * net(x), rtol=1e-12, atol=1e-12)
+
+
+def test_signal_propagation_norms_follow_one_plus_alpha_squared_to_the_depth():
+    """||x_l||^2 -> (1 + alpha^2)^l as m -> infinity (note §2.2, derived)."""
+    x = sphere(8, 3, seed=5)
+    alpha, L = 1.0, 3
+    net = ScaledResNet(3, 2048, L, alpha, mirrored=False, seed=3)
+    (tr,) = net.trace(x)
+    for ell, state in enumerate(tr.states):
+        sq = (state ** 2).sum(1).mean().item()
+        assert sq == pytest.approx((1 + alpha ** 2) ** ell, rel=0.12)
+    torch.testing.assert_close(tr.output, net(x))
+    assert len(tr.preacts) == L
+
+
+# ------------------------------------------------------------------------------------------- mirroring
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("width,depth", [(1, 1), (7, 3), (33, 4), (129, 2)])
+def test_mirrored_output_is_exactly_zero_at_initialisation(dtype, width, depth):
+    x = torch.randn(37, 3, dtype=torch.float64)
+    net = ScaledResNet(3, width, depth, 0.7, dtype=dtype, seed=width)
+    out = net(x)
+    assert out.dtype == dtype
+    assert torch.equal(out, torch.zeros_like(out))
+
+
+def test_mirrored_copies_share_initial_values_and_match_the_plain_network():
+    net = ScaledResNet(3, 24, 2, 0.5, mirrored=True, seed=7)
+    plain = ScaledResNet(3, 24, 2, 0.5, mirrored=False, seed=7)
+    for key in "AWVv":
+        a, b, c = (getattr(m, key) for m in (net.copies[0], net.copies[1], plain.copies[0]))
+        assert torch.equal(a, b) and torch.equal(a, c)
+        assert a.data_ptr() != b.data_ptr()  # separate storage: trained independently
+    assert net.copy_signs == pytest.approx((1 / math.sqrt(2), -1 / math.sqrt(2)))
+
+
+def test_mirrored_gradients_are_antisymmetric_and_the_copies_train_independently():
+    x = sphere(5, 3)
+    net = ScaledResNet(3, 16, 2, 1.0, trained="all", seed=1)
+    net(x).sum().backward()
+    for key in "AWVv":
+        g1, g2 = getattr(net.copies[0], key).grad, getattr(net.copies[1], key).grad
+        assert g1.abs().max() > 0
+        torch.testing.assert_close(g1, -g2, rtol=0, atol=0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.sub_(0.1 * p.grad)
+    assert not torch.equal(net.copies[0].W, net.copies[1].W)
+    assert net(x).abs().max() > 0
+
+
+# ------------------------------------------------------------------------------------------- configuration
+@pytest.mark.parametrize("trained", sorted(TRAINED_GROUPS))
+def test_trained_selects_which_groups_require_gradients(trained):
+    net = ScaledResNet(2, 8, 2, 1.0, trained=trained)
+    for name, p in net.named_parameters():
+        assert p.requires_grad == (name.rsplit(".", 1)[1] in TRAINED_GROUPS[trained])
+    other = "all" if trained != "all" else "readout"
+    net.trained = other
+    assert net.trained == other
+    assert {n.rsplit(".", 1)[1] for n, p in net.named_parameters() if p.requires_grad} == set(TRAINED_GROUPS[other])
+
+
+def test_seed_generator_dtype_and_device_conventions():
+    a = ScaledResNet(3, 10, 2, 1.0, seed=11)
+    b = ScaledResNet(3, 10, 2, 1.0, seed=11)
+    c = ScaledResNet(3, 10, 2, 1.0, seed=12)
+    d = ScaledResNet(3, 10, 2, 1.0, generator=torch.Generator().manual_seed(11))
+    f32 = ScaledResNet(3, 10, 2, 1.0, seed=11, dtype=torch.float32, device="cpu")
+    for key in "AWVv":
+        pa = getattr(a.copies[0], key)
+        assert torch.equal(pa, getattr(b.copies[0], key)) and torch.equal(pa, getattr(d.copies[0], key))
+        assert not torch.equal(pa, getattr(c.copies[0], key))
+        assert getattr(f32.copies[0], key).dtype == torch.float32
+        torch.testing.assert_close(getattr(f32.copies[0], key).double(), pa, rtol=1e-7, atol=1e-7)
+    assert f32.device == torch.device("cpu") and a.dtype == torch.float64
+    assert "alpha=1" in repr(a) and "mirrored=True" in repr(a)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_runs_on_cuda():  # pragma: no cover - exercised on GPU machines only
+    x = sphere(4, 3).cuda()
+    net = ScaledResNet(3, 16, 2, 1.0, device="cuda", seed=0)
+    cpu = ScaledResNet(3, 16, 2, 1.0, seed=0, mirrored=False)
+    gpu = ScaledResNet(3, 16, 2, 1.0, seed=0, mirrored=False, device="cuda")
+    assert torch.equal(net(x), torch.zeros(4, device="cuda", dtype=torch.float64))
+    torch.testing.assert_close(gpu(x).cpu(), cpu(x.cpu()))
+
+
+# ------------------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(width=0), ValueError, "width"),
+    (dict(depth=0), ValueError, "depth"),
+    (dict(in_dim=0), ValueError, "in_dim"),
+    (dict(alpha=-0.1), ValueError, "alpha"),
+    (dict(alpha=float("nan")), ValueError, "alpha"),
+    (dict(alpha=float("inf")), ValueError, "alpha"),
+    (dict(trained="input"), ValueError, "trained"),
+    (dict(width=2.0), TypeError, "width"),
+    (dict(depth=True), TypeError, "depth"),
+    (dict(mirrored="yes"), TypeError, "mirrored"),
+    (dict(dtype=torch.int64), TypeError, "dtype"),
+])
+def test_constructor_rejects_bad_arguments(kwargs, exc, match):
+    args = dict(in_dim=3, width=4, depth=2, alpha=1.0)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        ScaledResNet(**args)
+
+
+def test_trained_setter_rejects_unknown_convention():
+    net = ScaledResNet(3, 4, 1, 1.0)
+    with pytest.raises(ValueError, match="trained"):
+        net.trained = "everything"
+    assert net.trained == "hidden"
+
+
+@pytest.mark.parametrize("x,exc,match", [
+    (torch.ones(4, 2, dtype=torch.float64), ValueError, "in_dim"),
+    (torch.ones(3, dtype=torch.float64), ValueError, "shape"),
+    (torch.tensor([[1.0, float("nan"), 0.0]]), ValueError, "non-finite"),
+    (torch.tensor([[1.0, float("inf"), 0.0]]), ValueError, "non-finite"),
+    (np.ones((2, 3)), TypeError, "torch.Tensor"),
+])
+def test_forward_rejects_bad_inputs(x, exc, match):
+    net = ScaledResNet(3, 4, 1, 1.0)
+    with pytest.raises(exc, match=match):
+        net(x)
