@@ -12,7 +12,7 @@ block's :math:`W_1`.  Compared side by side in one run, on the note's toy (§5):
   (:math:`2dm` risk evaluations per draw), the naive approach the note warns against.
 
 All three must agree (the script checks it); the ratios are wall-clock per draw relative to
-``precomputed rho``.  Run ``python benchmarks/expansion.py`` (about 10-20 s) or ``--quick`` (a few s).
+``precomputed rho``.  Run ``python benchmarks/expansion.py`` (a few seconds on 2 cores) or ``--quick`` (about 1 s).
 """
 
 from __future__ import annotations
