@@ -1,11 +1,51 @@
 """resntk — companion package of the executable textbook on residual networks.
 
-The public surface is re-exported here; every name is documented with the
-mathematics it implements and the chapter of the book where it is used.
+The public surface is re-exported here; every name is documented with the mathematics it implements and the
+chapter of the book where it is used.
 """
 
 from __future__ import annotations
 
+from resntk.expansion import (
+    EqualComputeResult,
+    ExpansionToy,
+    Jumpboard,
+    RademacherSurrogate,
+    RiskBound,
+    backprop_residual,
+    block_features,
+    block_gradients,
+    curvature_along_ray,
+    descent_matrix,
+    descent_matrix_from,
+    directional_derivative,
+    equal_compute_comparison,
+    finite_difference_derivative,
+    jumpboard,
+    linearized_rademacher,
+    linearized_rademacher_bound,
+    linearized_rademacher_mc,
+    make_expansion_toy,
+    output_gradient,
+    risk_along_ray,
+    route_i_bound,
+    route_ii_bound,
+)
+from resntk.interactive import explore
+from resntk.plotting import palette, reference_slope, use_book_style
+from resntk.postln import Insertion, PostLNResNet, fit_readout, insert_block, layer_norm, layer_norm_jacobian
+
 __version__ = "0.1.0"
 
-__all__: list[str] = ["__version__"]
+__all__ = [
+    "__version__",
+    # depth expansion (Part III)
+    "PostLNResNet", "insert_block", "Insertion", "fit_readout", "layer_norm", "layer_norm_jacobian",
+    "backprop_residual", "block_features", "descent_matrix", "descent_matrix_from", "block_gradients",
+    "directional_derivative", "finite_difference_derivative", "risk_along_ray", "curvature_along_ray",
+    "jumpboard", "Jumpboard", "output_gradient", "linearized_rademacher", "linearized_rademacher_bound",
+    "linearized_rademacher_mc", "RademacherSurrogate", "route_i_bound", "route_ii_bound", "RiskBound",
+    "equal_compute_comparison", "EqualComputeResult", "make_expansion_toy", "ExpansionToy",
+    # figures and explorers
+    "explore", "palette", "reference_slope", "use_book_style",
+]
