@@ -31,14 +31,29 @@ from resntk.expansion import (
     route_i_bound,
     route_ii_bound,
 )
+from resntk.empirical import empirical_ntk
 from resntk.interactive import explore
+from resntk.models import ScaledResNet
 from resntk.plotting import palette, reference_slope, use_book_style
 from resntk.postln import Insertion, PostLNResNet, fit_readout, insert_block, layer_norm, layer_norm_jacobian
+from resntk.train import (
+    Callback,
+    History,
+    LossCallback,
+    NTKCallback,
+    PredictionCallback,
+    kernel_gd_predictions,
+    lr_from_ntk,
+    train,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    # scaled ResNets, empirical NTK and training (Parts I-II)
+    "ScaledResNet", "empirical_ntk", "train", "History", "Callback", "LossCallback", "PredictionCallback",
+    "NTKCallback", "lr_from_ntk", "kernel_gd_predictions",
     # depth expansion (Part III)
     "PostLNResNet", "insert_block", "Insertion", "fit_readout", "layer_norm", "layer_norm_jacobian",
     "backprop_residual", "block_features", "descent_matrix", "descent_matrix_from", "block_gradients",

@@ -60,3 +60,11 @@ def test_explore_live_builds_a_slider():
     slider = box.children[0]
     assert [label for label, _ in slider.options] == ["0.5", "1.0"]
     plt.close("all")
+
+
+def test_explore_in_the_book_build_loads_nothing_from_the_network(monkeypatch):
+    import re
+
+    monkeypatch.setenv("RESNTK_BOOK_BUILD", "1")
+    html = explore(lambda ax, v: ax.plot([0, v]), [1, 2]).data
+    assert not re.search(r"(src|href)=\"https?://", html)

@@ -66,6 +66,11 @@ def main(argv: list[str]) -> int:
         print("cross-chapter reference (resolves in the full build?):", w)
     for w in fatal:
         print("WARNING:", w)
+    lines = [ansi.sub("", ln) for ln in log.splitlines()]
+    for i, ln in enumerate(lines):  # the failing cell and its traceback, as the notebook client reported it
+        if "Executing notebook failed" in ln:
+            end = next((j for j in range(i + 1, len(lines)) if "ExecutionError" in lines[j]), i + 80)
+            print("\n".join(lines[i:end + 1]))
     for rep in sorted((out / "_build" / "html" / "reports").glob("*.log")):
         print(f"==== execution report {rep.name}\n{rep.read_text()}")
     try:
@@ -76,7 +81,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # the timing report is a convenience
         print("no execution times:", exc)
     ok = proc.returncode == 0 and not fatal and (out / "_build" / "html" / "index.html").exists()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not any("Executing notebook failed" in ln for ln in lines):
         print(log[-4000:])
     print(f"{'OK' if ok else 'FAILED'} in {time.perf_counter() - start:.0f} s: {out / '_build' / 'html'}")
     return 0 if ok else 1
