@@ -26,9 +26,10 @@ and the rate exponent are the standard spectral-filter results the note cites fo
 Caponnetto 2007; Raskutti, Wainwright & Yu 2014), not a quotation of Yu et al. (2026).
 
 Conventions. All linear algebra is in float64. Inputs may be NumPy arrays or torch tensors (on any device); every
-public function returns NumPy arrays. The eigendecomposition runs in LAPACK through NumPy on the CPU (measured
-several times faster than torch's CPU ``eigh`` on this project's machines) and in ``torch.linalg.eigh`` on other
-devices.
+public function returns NumPy arrays. On the CPU the eigendecomposition is LAPACK's tridiagonal reduction plus MRRR
+with the eigenvector matrix kept in factored form (:class:`_TridiagonalBasis`: the same eigenvalues as ``eigh`` at
+about half the cost, because the predictions only ever need products with :math:`U`); on other devices it is
+``torch.linalg.eigh``.
 """
 
 from __future__ import annotations
@@ -194,6 +195,86 @@ def _gd_filter(lam: torch.Tensor, steps: torch.Tensor, lr: float, scale: float) 
     positive = lam[None, :] > 0
     lam_safe = torch.where(positive, lam[None, :], torch.ones_like(z))
     return torch.where(positive, bracket / lam_safe, k * (lr / scale))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the eigenbasis
+# --------------------------------------------------------------------------------------------------------------
+
+class _ExplicitBasis:
+    """:math:`K = U\\Lambda U^\\top` with :math:`U` stored (``torch.linalg.eigh``; used off the CPU)."""
+
+    def __init__(self, K: torch.Tensor) -> None:
+        self.lam, self._U = torch.linalg.eigh(K)
+
+    def to_eig(self, M: torch.Tensor) -> torch.Tensor:
+        """:math:`U^\\top M`."""
+        return self._U.T @ M
+
+    def from_eig(self, M: torch.Tensor) -> torch.Tensor:
+        """:math:`U M`."""
+        return self._U @ M
+
+
+class _TridiagonalBasis:
+    """:math:`K = Q\\,S\\Lambda S^\\top Q^\\top` with :math:`Q` kept as Householder reflectors (CPU, LAPACK).
+
+    A symmetric eigensolver spends a large part of its time forming :math:`U = QS` (the back-transformation). The
+    predictions never need :math:`U` itself, only products :math:`U^\\top M` and :math:`UM` with thin
+    matrices, so this basis stops after the tridiagonal reduction ``dsytrd`` (:math:`K = QTQ^\\top`) and the
+    eigendecomposition of the tridiagonal :math:`T = S\\Lambda S^\\top` (MRRR, ``dstemr``, :math:`O(n^2)`), and
+    applies :math:`Q` blockwise with ``dormqr``. The eigenvalues are those of ``eigh``; it is about twice as fast on
+    the project's CPU machines (``benchmarks/regression.py``).
+    """
+
+    def __init__(self, K: torch.Tensor) -> None:
+        from scipy.linalg import eigh_tridiagonal, lapack
+
+        A = K.numpy()
+        n = A.shape[0]
+        self.n = n
+        if n == 1:
+            self.lam = torch.from_numpy(A[0].copy())
+            self._S = np.ones((1, 1))
+            self._refl = None
+            return
+        lwork = int(lapack.dsytrd_lwork(n, lower=1)[0])
+        c, d, e, tau, info = lapack.dsytrd(A, lower=1, lwork=max(lwork, 1))
+        if info != 0:  # pragma: no cover - LAPACK failure on finite input
+            raise RuntimeError(f"LAPACK dsytrd failed with info={info}")
+        lam, S = eigh_tridiagonal(d, e)
+        self.lam = torch.from_numpy(lam)
+        self._S = S
+        # reflector i (0-based) acts on rows i+1..n-1: the QR-type representation of c[1:, :n-1] (as in dormtr)
+        self._refl = np.asfortranarray(c[1:, : n - 1])
+        self._tau = np.ascontiguousarray(tau[: n - 1])
+
+    def _apply_q(self, M: np.ndarray, trans: str) -> np.ndarray:
+        from scipy.linalg import lapack
+
+        out = np.array(M, dtype=np.float64, order="F", copy=True)
+        if self._refl is None or out.shape[1] == 0:
+            return out
+        sub = np.asfortranarray(out[1:])
+        query = lapack.dormqr("L", trans, self._refl, self._tau, sub, lwork=-1)
+        lwork = max(int(query[1][0]), out.shape[1], 1)
+        cq, _, info = lapack.dormqr("L", trans, self._refl, self._tau, sub, lwork=lwork, overwrite_c=1)
+        if info != 0:  # pragma: no cover
+            raise RuntimeError(f"LAPACK dormqr failed with info={info}")
+        out[1:] = cq
+        return out
+
+    def to_eig(self, M: torch.Tensor) -> torch.Tensor:
+        """:math:`U^\\top M = S^\\top (Q^\\top M)`."""
+        return torch.from_numpy(np.ascontiguousarray(self._S.T @ self._apply_q(M.numpy(), "T")))
+
+    def from_eig(self, M: torch.Tensor) -> torch.Tensor:
+        """:math:`U M = Q (S M)`."""
+        return torch.from_numpy(np.ascontiguousarray(self._apply_q(self._S @ M.numpy(), "N")))
+
+
+def _eigen_basis(K: torch.Tensor) -> _ExplicitBasis | _TridiagonalBasis:
+    return _TridiagonalBasis(K) if K.device.type == "cpu" else _ExplicitBasis(K)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -387,7 +468,8 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         if Y2.shape[1] == 0:
             raise ValueError("y must have at least one output column")
 
-        lam, U = self._eigh(K)
+        basis = _eigen_basis(K)
+        lam = basis.lam
         lam_max = float(lam[-1])
         if lam_max <= 0:
             raise ValueError("the training Gram matrix has no positive eigenvalue")
@@ -412,9 +494,9 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         if self.kernel == "precomputed":
             self.X_fit_ = _to_numpy(K) if not isinstance(X, torch.Tensor) else K
         self._K = K
-        self._U = U
+        self._basis = basis
         self._lam = lam
-        self._coef = U.T @ Y2                     # U^T y, shape (n, k)
+        self._coef = basis.to_eig(Y2)             # U^T y, shape (n, k)
         self._Y = Y2
         self._coef_inf: torch.Tensor | None = None
         self.eigenvalues_ = _to_numpy(lam)
@@ -424,13 +506,6 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         self.n_train_ = n
         self.n_outputs_ = int(Y2.shape[1])
         return self
-
-    @staticmethod
-    def _eigh(K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if K.device.type == "cpu":
-            lam, U = np.linalg.eigh(K.numpy())
-            return torch.from_numpy(lam), torch.from_numpy(U)
-        return torch.linalg.eigh(K)
 
     # -- the spectral coefficients --------------------------------------------------------------------------
     def _interpolation_coef(self) -> torch.Tensor:
@@ -446,7 +521,7 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
                 keep = self._lam > floor
                 inv = torch.where(keep, 1.0 / torch.where(keep, self._lam, torch.ones_like(self._lam)),
                                   torch.zeros_like(self._lam))
-                coef = self._U @ (inv[:, None] * self._coef)
+                coef = self._basis.from_eig(inv[:, None] * self._coef)
             self._coef_inf = coef
         return self._coef_inf
 
@@ -478,7 +553,7 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         T = phi.shape[0]
         n, k = self._coef.shape
         weighted = phi.T[:, :, None] * self._coef[:, None, :]          # (n, T, k)
-        coefs = (self._U @ weighted.reshape(n, T * k)).reshape(n, T, k).permute(1, 0, 2).contiguous()
+        coefs = self._basis.from_eig(weighted.reshape(n, T * k)).reshape(n, T, k).permute(1, 0, 2).contiguous()
         infinite = np.isinf(times)
         if infinite.any():
             coefs[torch.as_tensor(infinite, device=coefs.device)] = self._interpolation_coef()
@@ -542,7 +617,7 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
             out = (K @ coefs.permute(1, 0, 2).reshape(n, T * k)).reshape(m, T, k).permute(1, 0, 2)
         else:
             # project the test Gram first: O(m n^2 + m n T k), cheaper when T k > m
-            P = K @ self._U                                              # (m, n)
+            P = self._basis.to_eig(K.T.contiguous()).T                   # K(x, X) U, shape (m, n)
             weighted = phi.T[:, :, None] * self._coef[:, None, :]       # (n, T, k)
             out = (P @ weighted.reshape(n, T * k)).reshape(m, T, k).permute(1, 0, 2)
         return self._finish(out, scalar)

@@ -220,6 +220,43 @@ def test_callable_kernel_numpy_and_torch_inputs(problem):
                                pre[0], atol=1e-12)
 
 
+def test_factored_and_explicit_eigenbases_agree(problem, monkeypatch):
+    # the CPU path keeps U = Q S factored (dsytrd + MRRR + dormqr); off the CPU U comes from torch.linalg.eigh.
+    # Run the explicit path on the CPU to check the two against each other, and the factored one against eigh.
+    import resntk.regression as reg
+
+    X, Xt, y, K, Kt = problem
+    Y = np.stack([y, X[:, 0]], axis=1)
+    times = np.array([0.5, 20.0, np.inf])
+    factored = GradientFlowRegressor().fit(K, Y)
+    assert isinstance(factored._basis, reg._TridiagonalBasis)
+    np.testing.assert_allclose(factored.eigenvalues_, np.linalg.eigvalsh(K), rtol=0, atol=1e-12)
+    U = np.linalg.eigh(K)[1]
+    M = np.random.default_rng(0).standard_normal((40, 3))
+    np.testing.assert_allclose(np.abs(factored._basis.to_eig(torch.tensor(M)).numpy()), np.abs(U.T @ M),
+                               atol=1e-8)   # eigenvectors agree up to sign (eigenvalues here are simple)
+    np.testing.assert_allclose(factored._basis.from_eig(factored._basis.to_eig(torch.tensor(M))).numpy(), M,
+                               atol=1e-12)  # orthogonal
+    monkeypatch.setattr(reg, "_eigen_basis", reg._ExplicitBasis)
+    explicit = GradientFlowRegressor().fit(K, Y)
+    for many in (Kt, Kt[:1]):                       # both contraction orders
+        np.testing.assert_allclose(explicit.predict(many, t=times), factored.predict(many, t=times), atol=1e-10)
+        np.testing.assert_allclose(explicit.predict(many, steps=[3, 300]), factored.predict(many, steps=[3, 300]),
+                                   atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_tiny_training_sets(n):
+    X = sphere(n, 3, 7)
+    Xt = sphere(4, 3, 8)
+    y = np.arange(1.0, n + 1)
+    model = GradientFlowRegressor(kernel=ntk2).fit(X, y)
+    for t in (0.7, 50.0):
+        np.testing.assert_allclose(model.predict(Xt, t=t), reference_flow(ntk2(X, X), ntk2(Xt, X), y, t, n),
+                                   atol=1e-12)
+    np.testing.assert_allclose(model.predict(X, t=np.inf), y, atol=1e-10)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu(problem):
     X, Xt, y, K, Kt = problem
