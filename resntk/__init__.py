@@ -31,11 +31,40 @@ from resntk.expansion import (
     route_i_bound,
     route_ii_bound,
 )
+from resntk.data import (
+    ChecksumError,
+    Dataset,
+    HarmonicTarget,
+    KernelSectionTarget,
+    circle_angles,
+    circle_points,
+    harmonic_target_circle,
+    load_cifar100,
+    load_digits_sphere,
+    load_mnist,
+    load_mnist1d,
+    one_hot,
+    parse_idx,
+    project_to_sphere,
+    random_rkhs_target,
+    rkhs_target,
+    sphere_uniform,
+)
 from resntk.empirical import empirical_ntk
 from resntk.interactive import explore
 from resntk.models import ScaledResNet
 from resntk.plotting import palette, reference_slope, use_book_style
 from resntk.postln import Insertion, PostLNResNet, fit_readout, insert_block, layer_norm, layer_norm_jacobian
+from resntk.regression import (
+    GradientFlowRegressor,
+    RateFit,
+    StoppingTime,
+    early_stopping_by_validation,
+    excess_risk,
+    fit_rate,
+    select_stopping_time,
+    theoretical_stopping_time,
+)
 from resntk.train import (
     Callback,
     History,
@@ -54,6 +83,13 @@ __all__ = [
     # scaled ResNets, empirical NTK and training (Parts I-II)
     "ScaledResNet", "empirical_ntk", "train", "History", "Callback", "LossCallback", "PredictionCallback",
     "NTKCallback", "lr_from_ntk", "kernel_gd_predictions",
+    # gradient-flow kernel regression and early stopping
+    "GradientFlowRegressor", "StoppingTime", "select_stopping_time", "early_stopping_by_validation",
+    "theoretical_stopping_time", "excess_risk", "RateFit", "fit_rate",
+    # data
+    "sphere_uniform", "circle_points", "circle_angles", "project_to_sphere", "one_hot", "KernelSectionTarget",
+    "rkhs_target", "random_rkhs_target", "HarmonicTarget", "harmonic_target_circle", "Dataset",
+    "load_digits_sphere", "load_mnist1d", "load_mnist", "load_cifar100", "parse_idx", "ChecksumError",
     # depth expansion (Part III)
     "PostLNResNet", "insert_block", "Insertion", "fit_readout", "layer_norm", "layer_norm_jacobian",
     "backprop_residual", "block_features", "descent_matrix", "descent_matrix_from", "block_gradients",
