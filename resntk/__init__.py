@@ -52,6 +52,17 @@ from resntk.data import (
 )
 from resntk.empirical import empirical_ntk
 from resntk.interactive import explore
+from resntk.kernels import (
+    ResidualKernel,
+    ResidualKernelTable,
+    infinite_depth_ntk,
+    kappa0,
+    kappa1,
+    ode_kernel,
+    residual_ntk,
+    residual_ntk_scalar,
+    two_layer_ntk,
+)
 from resntk.models import ScaledResNet
 from resntk.plotting import palette, reference_slope, use_book_style
 from resntk.postln import Insertion, PostLNResNet, fit_readout, insert_block, layer_norm, layer_norm_jacobian
@@ -64,6 +75,15 @@ from resntk.regression import (
     fit_rate,
     select_stopping_time,
     theoretical_stopping_time,
+)
+from resntk.spectrum import (
+    PowerLawFit,
+    fit_power_law,
+    fourier_coefficients,
+    funk_hecke_eigenvalues,
+    gegenbauer,
+    multiplicity,
+    repeat_by_multiplicity,
 )
 from resntk.train import (
     Callback,
@@ -80,6 +100,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    # analytic residual kernels and their spectra (Part II)
+    "kappa0", "kappa1", "two_layer_ntk", "residual_ntk", "residual_ntk_scalar", "ResidualKernel",
+    "ResidualKernelTable", "ode_kernel", "infinite_depth_ntk",
+    "fourier_coefficients", "funk_hecke_eigenvalues", "gegenbauer", "multiplicity", "repeat_by_multiplicity",
+    "fit_power_law", "PowerLawFit",
     # scaled ResNets, empirical NTK and training (Parts I-II)
     "ScaledResNet", "empirical_ntk", "train", "History", "Callback", "LossCallback", "PredictionCallback",
     "NTKCallback", "lr_from_ntk", "kernel_gd_predictions",
