@@ -168,6 +168,12 @@ def test_progress_bar_is_quiet_under_pytest(capsys):
     assert captured.out == "" and captured.err == ""
 
 
+def test_progress_bar_can_be_forced_on(capsys):
+    X, y = data()
+    train(Squeeze(linear_model()), X, y, steps=3, lr=0.1, progress=True)
+    assert "3/3" in capsys.readouterr().err  # tqdm's counter
+
+
 def test_divergence_raises_instead_of_returning_nan():
     X, y = data()
     with pytest.raises(FloatingPointError, match="lr"):
