@@ -15,7 +15,7 @@ TORCH  := torch==2.13.0
 BOOK_FLAGS ?= -n -W --keep-going
 PYTEST_ARGS ?=
 
-.PHONY: all deps cache-guard book book-student test bench clean clean-book help
+.PHONY: all deps cache-guard book book-student test assignments bench clean clean-book help
 
 all: test book
 
@@ -23,6 +23,7 @@ help:
 	@echo "make book          build the executed HTML book (strict) into _build/html"
 	@echo "make book-student  the same book with every solution hidden, into _build/student/_build/html"
 	@echo "make test          run the test suite (pytest)"
+	@echo "make assignments   build student and autograder versions of assignments/ into dist/"
 	@echo "make bench         run the benchmarks and print ratios"
 	@echo "make clean         remove the build and the virtual environment"
 
@@ -67,6 +68,10 @@ book-student: cache-guard
 
 test: cache-guard
 	MPLBACKEND=Agg $(PY) -m pytest $(PYTEST_ARGS)
+
+# Student and autograder versions of every classroom assignment (otter-grader), into dist/.
+assignments: $(VENV)/.stamp-deps
+	$(BIN)/resntk-assign --out dist
 
 bench: $(VENV)/.stamp-deps
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f --quick || exit 1; done
