@@ -23,7 +23,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CROSS_REF = re.compile(r"undefined label|label not found|unknown target|could not find|"
+CROSS_REF = re.compile(r"undefined label|label not found|label '[^']*' not found|reference target not found|"
+                       r"unknown target|could not find|"
                        r"failed to create a cross reference|term not in glossary", re.I)
 
 
