@@ -37,8 +37,11 @@ def _solution_snippets(md: str) -> list[str]:
     """Distinctive lines of every solution in a chapter's source (code lines and prose lines)."""
     bodies = GATED.findall(md) + PLAIN.findall(md)
     lines = [ln.strip() for body in bodies for ln in body.splitlines()]
+    # Only lines that appear nowhere else in the chapter identify a solution.
+    outside = PLAIN.sub("", GATED.sub("", md))
+    elsewhere = {ln.strip() for ln in outside.splitlines()}
     return [ln for ln in lines if len(ln) > 25 and not ln.startswith(("```", ":::", "$$"))
-            and "$" not in ln and "{" not in ln]
+            and "$" not in ln and "{" not in ln and ln not in elsewhere]
 
 
 @pytest.mark.book
