@@ -134,6 +134,17 @@ def test_chapter_renders_for_a_reader(site, browser, page):
     proof.locator("summary").click()
     assert proof.get_attribute("open") is not None
 
+    # The chapter downloads as an executed notebook (.ipynb) from the page's download button.
+    ipynb = tab.evaluate("() => [...document.querySelectorAll('a[href$=\".ipynb\"]')].map(a => a.href)")
+    assert ipynb, "no .ipynb download on the page"
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(ipynb[0]) as resp:  # served from localhost by the fixture
+        nb = json.loads(resp.read())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code and any(c.get("outputs") for c in code), "the downloaded notebook carries no outputs"
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(SHOTS / (Path(page).stem + ".png")), full_page=True)
     ctx.close()
