@@ -43,7 +43,7 @@ checks the result against an independent transcription of the note's raw NumPy r
 backward-sum form (§3.4).
 
 Rounding near :math:`\rho = \pm 1` (note §7, pitfall 12)
--------------------------------------------------------
+--------------------------------------------------------
 :math:`\sqrt{1-\rho^2}` turns an error of :math:`10^{-16}` in :math:`\rho` into :math:`1.5\times 10^{-8}`. The code
 therefore (i) carries :math:`\delta_\ell = 1 - \rho_\ell` rather than :math:`\rho_\ell` through the layers, with
 :math:`1-\kappa_1` evaluated without cancellation, so that deep kernels (where :math:`\rho_\ell \to 1`) keep full
