@@ -1160,15 +1160,12 @@ def infinite_depth_ntk(
 ) -> ResidualKernel:
     r"""The normalised kernels as :math:`L \to \infty` in the regimes of note §3.8 [derived].
 
-    ============  ============================================  ==========================  ==================
-    ``regime``    scaling                                       NTK limit (hidden)          NTK limit (all)
-    ============  ============================================  ==========================  ==================
-    "constant"    :math:`\alpha > 0` fixed, or                  :math:`\tfrac14 +           same
-                  :math:`\alpha = L^{-\gamma}`, :math:`\gamma<\tfrac12`  \tfrac34\mathbb 1\{x=x'\}`
-    "critical"    :math:`\alpha = c/\sqrt L`, ``T`` = :math:`c^2`  :math:`\Omega^{(T)}_\infty`  :func:`ode_kernel`
-    "fast"        :math:`\alpha = L^{-\gamma}`, :math:`\gamma>\tfrac12`  :math:`\tfrac12(\kappa_1 +   :math:`\rho_0`
-                                                                 \rho_0\kappa_0)`
-    ============  ============================================  ==========================  ==================
+    - ``"constant"``: :math:`\alpha > 0` fixed, or :math:`\alpha = L^{-\gamma}` with :math:`\gamma < \tfrac12`.
+      NTK limit (hidden and all layers alike): :math:`\tfrac14 + \tfrac34\mathbb 1\{x = x'\}`.
+    - ``"critical"``: :math:`\alpha = c/\sqrt L`, ``T`` :math:`= c^2`. NTK limit (hidden):
+      :math:`\Omega^{(T)}_\infty`; (all): :func:`ode_kernel`.
+    - ``"fast"``: :math:`\alpha = L^{-\gamma}` with :math:`\gamma > \tfrac12`. NTK limit (hidden):
+      :math:`\tfrac12(\kappa_1 + \rho_0\kappa_0)`; (all): :math:`\rho_0`.
 
     The NNGP limit (``nngp``, Result J) is 1 (a constant kernel without nugget), :math:`\rho(T)`, and
     :math:`\rho_0` respectively. "Constant" is Results D/E (degenerate: kernel regression then predicts a

@@ -60,7 +60,8 @@ def main(argv: list[str]) -> int:
     log = proc.stdout + proc.stderr
     (out / "build.log").write_text(log)
     ansi = re.compile(r"\x1b\[[0-9;]*m")
-    warnings = [ansi.sub("", ln) for ln in log.splitlines() if "WARNING" in ln and "Kernel is running" not in ln]
+    warnings = [ansi.sub("", ln) for ln in log.splitlines()
+                if ("WARNING" in ln or "ERROR:" in ln or "CRITICAL:" in ln) and "Kernel is running" not in ln]
     tolerated = [w for w in warnings if CROSS_REF.search(w)]
     fatal = [w for w in warnings if not CROSS_REF.search(w)]
     for w in tolerated:
