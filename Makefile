@@ -15,7 +15,7 @@ TORCH  := torch==2.13.0
 BOOK_FLAGS ?= -n -W --keep-going
 PYTEST_ARGS ?=
 
-.PHONY: all deps cache-guard book book-student test assignments bench clean clean-book help
+.PHONY: all deps cache-guard book book-student test assignments bench bench-quick clean clean-book help
 
 all: test book
 
@@ -24,7 +24,8 @@ help:
 	@echo "make book-student  the same book with every solution hidden, into _build/student/_build/html"
 	@echo "make test          run the test suite (pytest)"
 	@echo "make assignments   build student and autograder versions of assignments/ into dist/"
-	@echo "make bench         run the benchmarks and print ratios"
+	@echo "make bench         run every benchmark and print one table of ratios (~10 min)"
+	@echo "make bench-quick   the same at small sizes, without the book builds (<1 min)"
 	@echo "make clean         remove the build and the virtual environment"
 
 $(PY):
@@ -73,8 +74,13 @@ test: cache-guard
 assignments: $(VENV)/.stamp-deps
 	$(BIN)/resntk-assign --out dist
 
+# One table of ratios measured side by side (about 10 minutes: full sizes and the book builds);
+# bench-quick: small sizes, no full book build (under a minute). Results and bounds: benchmarks/README.md.
 bench: $(VENV)/.stamp-deps
-	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f --quick || exit 1; done
+	$(PY) benchmarks/run_all.py
+
+bench-quick: $(VENV)/.stamp-deps
+	$(PY) benchmarks/run_all.py --quick --no-book
 
 clean-book:
 	rm -rf _build

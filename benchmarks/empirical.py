@@ -60,3 +60,36 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ------------------------------------------------------------------ rows for benchmarks/run_all.py
+def matmul_flops(size: int = 1024, repeat: int = 3) -> float:
+    """Float64 matrix-multiply FLOP/s on this machine (best of ``repeat`` square products)."""
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(size, size, generator=gen, dtype=torch.float64)
+    b = torch.randn(size, size, generator=gen, dtype=torch.float64)
+    return 2.0 * size**3 / best_time(lambda: a @ b, repeat)
+
+
+def measure(quick: bool = False) -> list:
+    """Empirical-NTK rows: layer_gram against vmap(jacrev) and against the Jacobian-Gram FLOP floor."""
+    from _table import Row  # noqa: PLC0415
+
+    width, depth, n, d = (64, 2, 16, 8) if quick else (256, 4, 64, 8)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    net = ScaledResNet(d, width, depth, 0.5, trained="hidden", mirrored=True, seed=0)
+    n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    repeat = 2 if quick else 3
+    t_fast = best_time(lambda: empirical_ntk(net, x, method="layer_gram"), repeat)
+    t_jac = best_time(lambda: empirical_ntk(net, x, method="jacobian"), repeat)
+    flops = matmul_flops(256 if quick else 1024)
+    floor = 2.0 * n * n * n_params / flops            # the Gram product J J^T alone, at matmul speed
+    where = f"m={width}, L={depth}, {n} inputs"
+    return [
+        Row("empirical NTK", f"vmap(jacrev) vs layer_gram ({where})", t_jac * 1e3, "ms", "layer_gram",
+            t_fast * 1e3, ">= 20x" if not quick else "", None if quick else t_jac / t_fast >= 20),
+        Row("empirical NTK", f"layer_gram vs FLOP floor ({where}, P={n_params:,})", t_fast * 1e3, "ms",
+            f"2n^2P / {flops / 1e9:.1f} GFLOP/s", floor * 1e3, "", None),
+    ]

@@ -181,3 +181,52 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ------------------------------------------------------------------ rows for benchmarks/run_all.py
+def bandwidth_floor_ns(n: int, repeat: int = 3) -> float:
+    """Nanoseconds per entry of one elementwise pass over an n x n float64 buffer (read one, write one).
+
+    The direct recursion does a few elementwise passes per layer over buffers of this size, so this is the floor
+    that memory bandwidth puts under its cost per entry per layer, measured on the machine at hand.
+    """
+    a = torch.rand(n, n, dtype=torch.float64)
+    out = torch.empty_like(a)
+    torch.mul(a, 1.000001, out=out)  # touch the pages
+    return _time(lambda: torch.mul(a, 1.000001, out=out), repeat) * 1e9 / (n * n)
+
+
+def measure(quick: bool = False) -> list:
+    """The kernel rows of the benchmark table (see the module docstring), measured side by side."""
+    from _table import Row  # noqa: PLC0415  (benchmarks/ is on sys.path when run from run_all.py)
+
+    rows = []
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    n, depth = (1000, 10) if quick else (4000, 100)
+    X = _sphere(n, 10, seed=n)
+    residual_ntk(X[:200], depth=2, alpha=0.5)  # warm-up
+    t = _time(lambda: residual_ntk(X, depth=depth, alpha=0.5), 1 if not quick else 2)
+    per = t * 1e9 / (n * n * depth)
+    floor = bandwidth_floor_ns(n)
+    rows.append(Row("analytic kernel", f"direct recursion, ns/entry/layer (n={n}, L={depth})", per, "ns",
+                    "one elementwise pass over n x n", floor, "", None))
+    n, depth = (600, 100) if quick else (4000, 1000)
+    Xs = _sphere(n, 3, seed=7)
+    t0 = time.perf_counter()
+    direct = residual_ntk(Xs, depth=depth, alpha=1.0, normalize=True)
+    t_direct = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fast = ResidualKernelTable(depth, 1.0).gram(Xs)
+    t_fast = time.perf_counter() - t0
+    err = float((fast.ntk - direct.ntk).abs().max())
+    rows.append(Row("analytic kernel", f"direct recursion vs table fast path (n={n}, L={depth})", t_direct, "s",
+                    "table fast path", t_fast, ">= 50x" if not quick else "", None if quick else t_direct / t_fast >= 50))
+    rows.append(Row("analytic kernel", f"table fast path, largest error (n={n}, L={depth})", err, "",
+                    "", None, "<= 1e-8", err <= 1e-8))
+    n = 3000 if quick else 20000
+    res = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(n)], capture_output=True, text=True, check=True)
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    grown = (max(info["peak_kb"], info["peak_before_kb"]) - info["before_kb"]) * 1024 / (8.0 * n * n)
+    rows.append(Row("analytic kernel", f"peak memory of the tiled path, n^2 floats (n={n})", grown, "",
+                    "the two outputs", 2.0, "<= 4 n^2 floats", grown <= 4))
+    return rows

@@ -66,7 +66,7 @@ def main() -> None:
         run(args)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> dict:
     n = args.n or (400 if args.quick else 2000)
     m = n // 2
     T = args.times
@@ -127,7 +127,33 @@ def run(args: argparse.Namespace) -> None:
     print(f"speed-up vs bare Cholesky loop     : {chol_s / flow_s:8.1f}x")
     print(f"oracle excess risk: flow {err_flow.min():.5f} at t = {times[err_flow.argmin()]:.3g}; "
           f"ridge {err_krr.min():.5f} at alpha = {alphas[err_krr.argmin()]:.3g} (t = {times[err_krr.argmin()]:.3g})")
+    return {"flow": flow_s, "fit": eigh_s, "krr": krr_s, "chol": chol_s, "eigh": eigh_full_s}
 
 
 if __name__ == "__main__":
     main()
+
+
+# ------------------------------------------------------------------ rows for benchmarks/run_all.py
+def measure(quick: bool = False) -> list:
+    """Gradient-flow rows: 100 stopping times from one fit against 100 KernelRidge refits (one BLAS thread)."""
+    import contextlib  # noqa: PLC0415
+    import io  # noqa: PLC0415
+
+    from _table import Row  # noqa: PLC0415
+
+    args = argparse.Namespace(quick=quick, n=None, times=100, threads=1)
+    buf = io.StringIO()
+    torch.set_num_threads(1)
+    with threadpool_limits(1), contextlib.redirect_stdout(buf):
+        timings = run(args)
+    n = 400 if quick else 2000
+    return [
+        Row("gradient flow", f"100 KernelRidge refits vs one fit + 100 times (n={n}, 1 thread)",
+            timings["krr"], "s", "GradientFlowRegressor", timings["flow"],
+            ">= 20x" if not quick else "", None if quick else timings["krr"] / timings["flow"] >= 20),
+        Row("gradient flow", f"bare Cholesky loop vs one fit + 100 times (n={n}, 1 thread)",
+            timings["chol"], "s", "GradientFlowRegressor", timings["flow"], "", None),
+        Row("gradient flow", f"fit (tridiagonal reduction + eigensolve) share of the flow (n={n})",
+            timings["fit"], "s", "one fit + 100 times", timings["flow"], "", None),
+    ]
