@@ -32,19 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _configs(out: Path, quick: bool) -> tuple[Path, Path]:
-    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    cfg["execute"]["cache"] = os.fspath(out / "cache")
-    cfg["bibtex_bibfiles"] = [os.fspath(ROOT / f) for f in cfg["bibtex_bibfiles"]]
-    cfg["html"]["favicon"] = os.fspath(ROOT / cfg["html"]["favicon"])
-    cfg["sphinx"]["local_extensions"] = {k: os.fspath(ROOT / v) for k, v in cfg["sphinx"]["local_extensions"].items()}
-    (out / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    sys.path.insert(0, os.fspath(ROOT / "book" / "_ext"))
+    from build_chapters import write_config  # noqa: PLC0415
+
+    config = write_config(out)
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     if quick:  # the preface, chapter 1 and the bibliography
         toc["parts"] = [{"caption": "Chapters", "numbered": True,
                          "chapters": [toc["parts"][0]["chapters"][0]]},
                         {"caption": "Back matter", "numbered": False, "chapters": [{"file": "book/bibliography"}]}]
     (out / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
-    return out / "_config.yml", out / "_toc.yml"
+    return config, out / "_toc.yml"
 
 
 def _build(out: Path, config: Path, toc: Path) -> float:

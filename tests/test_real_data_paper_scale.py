@@ -31,6 +31,17 @@ def _cell(cells: list[str], marker: str) -> str:
     return found[0]
 
 
+def _run_paper_section() -> str:
+    """Execute the chapter's setup cell, ``accuracy_vs_depth`` and the paper-scale cell; return what they print."""
+    cells = [c.source for c in jupytext.read(CHAPTER).cells if c.cell_type == "code"]
+    namespace: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for marker in ("SCALE = os.environ.get", "def accuracy_vs_depth", 'os.environ.get("RESNTK_DATA")'):
+            exec(compile(_cell(cells, marker), str(CHAPTER), "exec"), namespace)
+    return out.getvalue()
+
+
 @pytest.fixture
 def synthetic_data(tmp_path):
     rng = np.random.default_rng(0)
@@ -56,13 +67,7 @@ def test_paper_scale_section_runs_on_local_files(synthetic_data, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setattr(data, "load_mnist", functools.partial(data.load_mnist, checksums=mnist_digests))
     monkeypatch.setattr(data, "load_cifar100", functools.partial(data.load_cifar100, checksums=cifar_digests))
-    cells = [c.source for c in jupytext.read(CHAPTER).cells if c.cell_type == "code"]
-    namespace: dict = {}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        for marker in ("SCALE = os.environ.get", "def accuracy_vs_depth", 'os.environ.get("RESNTK_DATA")'):
-            exec(compile(_cell(cells, marker), str(CHAPTER), "exec"), namespace)
-    text = out.getvalue()
+    text = _run_paper_section()
     assert "skipped" not in text
     for name in ("MNIST (n = 60", "CIFAR-100 (n = 60"):
         assert name in text, text
@@ -73,10 +78,4 @@ def test_paper_scale_section_skips_cleanly_without_data(tmp_path, monkeypatch):
     monkeypatch.setenv("RESNTK_SCALE", "paper")
     monkeypatch.setenv("RESNTK_DATA", str(tmp_path))           # an empty folder
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    cells = [c.source for c in jupytext.read(CHAPTER).cells if c.cell_type == "code"]
-    namespace: dict = {}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        for marker in ("SCALE = os.environ.get", "def accuracy_vs_depth", 'os.environ.get("RESNTK_DATA")'):
-            exec(compile(_cell(cells, marker), str(CHAPTER), "exec"), namespace)
-    assert "Paper-scale section skipped (no MNIST or CIFAR-100 files found" in out.getvalue()
+    assert "Paper-scale section skipped (no MNIST or CIFAR-100 files found" in _run_paper_section()

@@ -28,6 +28,21 @@ CROSS_REF = re.compile(r"undefined label|label not found|label '[^']*' not found
                        r"failed to create a cross reference|term not in glossary", re.I)
 
 
+def write_config(out: Path) -> Path:
+    """Write ``out/_config.yml``: the book's configuration with its execution cache in ``out/cache``.
+
+    Relative paths of the original (bibliography, favicon, local extensions) are made absolute, so that a build
+    with ``--config out/_config.yml`` works from the repository root. Also used by ``benchmarks/book.py``.
+    """
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    cfg["execute"]["cache"] = os.fspath(out / "cache")
+    cfg["bibtex_bibfiles"] = [os.fspath(ROOT / f) for f in cfg["bibtex_bibfiles"]]
+    cfg["html"]["favicon"] = os.fspath(ROOT / cfg["html"]["favicon"])
+    cfg["sphinx"]["local_extensions"] = {k: os.fspath(ROOT / v) for k, v in cfg["sphinx"]["local_extensions"].items()}
+    (out / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out / "_config.yml"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__)
@@ -43,12 +58,7 @@ def main(argv: list[str]) -> int:
            "parts": [{"caption": "Chapters", "numbered": True, "chapters": [{"file": c} for c in chapters]},
                      {"caption": "Back matter", "numbered": False, "chapters": [{"file": "book/bibliography"}]}]}
     (out / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
-    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
-    cfg["execute"]["cache"] = os.fspath(out / "cache")
-    cfg["bibtex_bibfiles"] = [os.fspath(ROOT / f) for f in cfg["bibtex_bibfiles"]]
-    cfg["html"]["favicon"] = os.fspath(ROOT / cfg["html"]["favicon"])
-    cfg["sphinx"]["local_extensions"] = {k: os.fspath(ROOT / v) for k, v in cfg["sphinx"]["local_extensions"].items()}
-    (out / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    write_config(out)
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "MPLBACKEND")}
     env["RESNTK_BOOK_BUILD"] = "1"
