@@ -63,7 +63,7 @@ from resntk.kernels import (
     residual_ntk_scalar,
     two_layer_ntk,
 )
-from resntk.models import ScaledResNet
+from resntk.models import ScaledResNet, insert_zero_block
 from resntk.plotting import palette, reference_slope, use_book_style
 from resntk.postln import Insertion, PostLNResNet, fit_readout, insert_block, layer_norm, layer_norm_jacobian
 from resntk.regression import (
@@ -106,7 +106,7 @@ __all__ = [
     "fourier_coefficients", "funk_hecke_eigenvalues", "gegenbauer", "multiplicity", "repeat_by_multiplicity",
     "fit_power_law", "PowerLawFit",
     # scaled ResNets, empirical NTK and training (Parts I-II)
-    "ScaledResNet", "empirical_ntk", "train", "History", "Callback", "LossCallback", "PredictionCallback",
+    "ScaledResNet", "insert_zero_block", "empirical_ntk", "train", "History", "Callback", "LossCallback", "PredictionCallback",
     "NTKCallback", "lr_from_ntk", "kernel_gd_predictions",
     # gradient-flow kernel regression and early stopping
     "GradientFlowRegressor", "StoppingTime", "select_stopping_time", "early_stopping_by_validation",

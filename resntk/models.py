@@ -27,7 +27,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["ScaledResNet", "ResNetTrace", "TRAINED_GROUPS"]
+__all__ = ["ScaledResNet", "ResNetTrace", "TRAINED_GROUPS", "insert_zero_block"]
 
 #: Which parameter groups each ``trained`` convention trains (note §2.3, §3.4).
 TRAINED_GROUPS: dict[str, tuple[str, ...]] = {
@@ -258,3 +258,63 @@ class ScaledResNet(nn.Module):
         """
         x = self._check_input(x)
         return [self._copy_forward(copy, x, keep=True) for copy in self.copies]
+
+
+def insert_zero_block(net: ScaledResNet, position: int, *, seed: int = 0,
+                      generator: torch.Generator | None = None) -> ScaledResNet:
+    r"""A copy of ``net`` with one more residual block, inserted after block ``position`` with output map 0.
+
+    The new block :math:`x \mapsto x + \frac{\alpha}{\sqrt m} V_\star\,\sigma\big(\sqrt{2/m}\,W_\star x\big)` has a
+    fresh input map :math:`W_\star` with i.i.d. :math:`\mathcal N(0, 1)` entries and :math:`V_\star = 0`, so (book,
+    chapter 15, "Synthesis"):
+
+    - the new network computes exactly the same function as ``net`` (the block adds :math:`0`);
+    - the gradients of all old parameters are unchanged, the gradient with respect to :math:`W_\star` is zero, and
+      the gradient with respect to :math:`V_\star` is :math:`\frac{\alpha}{\sqrt m}\,g\,\sigma(h_\star)^\top`,
+      with :math:`g` the back-propagated vector at the insertion point; the tangent kernel therefore grows by
+      :math:`\frac{\alpha^2}{m}\langle g(x), g(x')\rangle\langle\sigma(h_\star(x)), \sigma(h_\star(x'))\rangle`.
+
+    This is the scaled-ResNet analogue of :func:`resntk.postln.insert_block` (which inserts into post-normalised
+    networks, Part III). In a mirrored network both copies receive the same :math:`W_\star`. The branch scale
+    ``alpha`` is kept: changing it would change the function.
+
+    Parameters
+    ----------
+    net
+        The network to grow (left unchanged).
+    position
+        Number of blocks before the new one: ``0`` inserts it first, ``net.depth`` last.
+    seed
+        Seed of :math:`W_\star` (ignored when ``generator`` is given).
+    generator
+        A CPU ``torch.Generator`` to draw :math:`W_\star` from.
+
+    Returns
+    -------
+    ScaledResNet
+        Depth ``net.depth + 1``, same width, ``alpha``, ``trained``, ``mirrored``, dtype and device.
+    """
+    if not isinstance(net, ScaledResNet):
+        raise TypeError(f"net must be a ScaledResNet, got {type(net).__name__}")
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= net.depth:
+        raise ValueError(f"position must be an int in [0, {net.depth}] (the number of blocks before the new one), "
+                         f"got {position!r}")
+    if generator is None:
+        _check_int(seed, "seed", 0)
+        generator = torch.Generator().manual_seed(seed)
+    elif not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    grown = ScaledResNet(net.in_dim, net.width, net.depth + 1, net.alpha, trained=net.trained,
+                         mirrored=net.mirrored, dtype=net.dtype, device=net.device)
+    w_star = torch.randn(net.width, net.width, generator=generator, dtype=torch.float64)
+    w_star = w_star.to(dtype=net.dtype, device=net.device)
+    state = {}
+    with torch.no_grad():
+        for key, value in net.state_dict().items():
+            if key.endswith(".W"):
+                value = torch.cat([value[:position], w_star[None], value[position:]])
+            elif key.endswith(".V"):
+                value = torch.cat([value[:position], torch.zeros_like(value[:1]), value[position:]])
+            state[key] = value.clone()
+    grown.load_state_dict(state)
+    return grown

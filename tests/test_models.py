@@ -199,3 +199,75 @@ def test_forward_rejects_bad_inputs(x, exc, match):
     net = ScaledResNet(3, 4, 1, 1.0)
     with pytest.raises(exc, match=match):
         net(x)
+
+
+# ------------------------------------------------------------------ insert_zero_block (chapter 15)
+def _trained_net(mirrored: bool, seed: int = 0) -> ScaledResNet:
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(12, 3, generator=gen, dtype=torch.float64)
+    X = X / X.norm(dim=1, keepdim=True)
+    net = ScaledResNet(3, 16, 3, 0.7, mirrored=mirrored, seed=seed)
+    opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.05)
+    for _ in range(5):  # move away from the initialisation, so that the copies differ
+        opt.zero_grad()
+        ((net(X).reshape(-1) - X[:, 0]) ** 2).mean().backward()
+        opt.step()
+    return net
+
+
+@pytest.mark.parametrize("mirrored", [True, False])
+@pytest.mark.parametrize("position", [0, 2, 3])
+def test_insert_zero_block_preserves_the_function_and_old_gradients(mirrored, position):
+    from resntk.models import insert_zero_block
+
+    net = _trained_net(mirrored)
+    grown = insert_zero_block(net, position, seed=5)
+    assert grown.depth == net.depth + 1 and grown.alpha == net.alpha and grown.mirrored == mirrored
+    assert grown.trained == net.trained
+    x = torch.randn(7, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(grown(x), net(x))                          # exactly the same function
+    out_old, out_new = net(x).sum(), grown(x).sum()
+    for c_old, c_new in zip(net.copies, grown.copies):
+        g_old = torch.autograd.grad(out_old, [c_old.W, c_old.V], retain_graph=True)
+        g_new = torch.autograd.grad(out_new, [c_new.W, c_new.V], retain_graph=True)
+        keep = [i for i in range(grown.depth) if i != position]
+        for old, new in zip(g_old, g_new):                          # old blocks: same gradients
+            torch.testing.assert_close(new[keep], old, rtol=1e-12, atol=1e-12)
+        assert torch.equal(g_new[0][position], torch.zeros_like(g_new[0][position]))   # W_star: none
+        assert g_new[1][position].abs().max() > 0                  # V_star: can learn
+
+
+def test_insert_zero_block_kernel_increment_is_the_output_map_term():
+    from resntk.empirical import empirical_ntk
+    from resntk.models import insert_zero_block
+
+    net = _trained_net(True, seed=1)
+    grown = insert_zero_block(net, 1, seed=2)
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    increment = empirical_ntk(grown, x) - empirical_ntk(net, x)
+    # the V_star part of the tangent kernel, from the Jacobian of the output with respect to V_star alone
+    rows = []
+    for xi in x:
+        grads = torch.autograd.grad(grown(xi[None]).sum(), [c.V for c in grown.copies])
+        rows.append(torch.cat([g[1].reshape(-1) for g in grads]))
+    J = torch.stack(rows)
+    torch.testing.assert_close(increment, J @ J.T, rtol=1e-9, atol=1e-12)
+    assert torch.linalg.eigvalsh(increment).min() > -1e-12        # positive semi-definite
+
+
+def test_insert_zero_block_validates_and_leaves_the_input_alone():
+    from resntk.models import insert_zero_block
+
+    net = _trained_net(True)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    insert_zero_block(net, 1)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    for bad in (-1, 4, 1.5, True):
+        with pytest.raises(ValueError, match="position"):
+            insert_zero_block(net, bad)
+    with pytest.raises(TypeError, match="ScaledResNet"):
+        insert_zero_block(torch.nn.Linear(2, 2), 0)
+    a, b = insert_zero_block(net, 1, seed=3), insert_zero_block(net, 1, seed=3)
+    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
