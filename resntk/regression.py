@@ -26,10 +26,10 @@ and the rate exponent are the standard spectral-filter results the note cites fo
 Caponnetto 2007; Raskutti, Wainwright & Yu 2014), not a quotation of Yu et al. (2026).
 
 Conventions. All linear algebra is in float64. Inputs may be NumPy arrays or torch tensors (on any device); every
-public function returns NumPy arrays. On the CPU the eigendecomposition is LAPACK's tridiagonal reduction plus MRRR
-with the eigenvector matrix kept in factored form (:class:`_TridiagonalBasis`: the same eigenvalues as ``eigh`` at
-about half the cost, because the predictions only ever need products with :math:`U`); on other devices it is
-``torch.linalg.eigh``.
+public function returns NumPy arrays. On the CPU the eigendecomposition is LAPACK's tridiagonal reduction followed
+by a divide and conquer whose eigenvector matrix is never formed (:class:`_TridiagonalBasis` and
+:mod:`resntk._tridiagonal`: the same eigenvalues as ``eigh`` at well under half the cost, because the predictions only
+ever need products with :math:`U`); on other devices it is ``torch.linalg.eigh``.
 """
 
 from __future__ import annotations
@@ -93,9 +93,16 @@ def _to_tensor(value: Any, name: str, device: torch.device) -> torch.Tensor:
         if np.iscomplexobj(array) or array.dtype == bool:
             raise TypeError(f"{name} must be real-valued, got dtype {array.dtype}")
         tensor = torch.as_tensor(np.ascontiguousarray(array, dtype=np.float64), device=device)
-    if not bool(torch.isfinite(tensor).all()):
+    if tensor.numel() and not _all_finite(tensor):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return tensor
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """Whether every entry is finite: NaN propagates through ``aminmax`` and an infinity is an extreme, so
+    checking the two extremes is exact (and several times cheaper than ``isfinite(tensor).all()``)."""
+    low, high = torch.aminmax(tensor)
+    return math.isfinite(float(low)) and math.isfinite(float(high))
 
 
 def _float64_like_input(value: Any, name: str, device: torch.device) -> Any:
@@ -219,32 +226,36 @@ class _ExplicitBasis:
 class _TridiagonalBasis:
     """:math:`K = Q\\,S\\Lambda S^\\top Q^\\top` with :math:`Q` kept as Householder reflectors (CPU, LAPACK).
 
-    A symmetric eigensolver spends a large part of its time forming :math:`U = QS` (the back-transformation). The
-    predictions never need :math:`U` itself, only products :math:`U^\\top M` and :math:`UM` with thin
-    matrices, so this basis stops after the tridiagonal reduction ``dsytrd`` (:math:`K = QTQ^\\top`) and the
-    eigendecomposition of the tridiagonal :math:`T = S\\Lambda S^\\top` (MRRR, ``dstemr``, :math:`O(n^2)`), and
-    applies :math:`Q` blockwise with ``dormqr``. The eigenvalues are those of ``eigh``; it is about twice as fast on
-    the project's CPU machines (``benchmarks/regression.py``).
+    A symmetric eigensolver spends most of its time forming :math:`U = QS` (the back-transformation) and, for the
+    clustered spectra of kernel matrices, the eigenvectors :math:`S` of the tridiagonal matrix. The predictions
+    never need :math:`U` itself, only products :math:`U^\\top M` and :math:`UM` with thin matrices, so this basis
+    stops after the tridiagonal reduction ``dsytrd`` (:math:`K = QTQ^\\top`), keeps :math:`S` factored as a
+    divide-and-conquer tree (:mod:`resntk._tridiagonal`) and applies :math:`Q` with ``dormqr``. The eigenvalues are
+    those of ``eigh``; the fit costs well under half of ``eigh``, most of it ``dsytrd``
+    (``benchmarks/regression.py``).
     """
 
     def __init__(self, K: torch.Tensor) -> None:
-        from scipy.linalg import eigh_tridiagonal, lapack
+        from scipy.linalg import lapack
+
+        from ._tridiagonal import tridiagonal_eigen
 
         A = K.numpy()
         n = A.shape[0]
         self.n = n
         if n == 1:
-            self.lam = torch.from_numpy(A[0].copy())
-            self._S = np.ones((1, 1))
+            self._eig = tridiagonal_eigen(A[0].copy(), np.empty(0))
+            self.lam = torch.from_numpy(self._eig.lam)
             self._refl = None
             return
+        # K is symmetric, so its C-ordered buffer read in Fortran order is K again: no copy before dsytrd
+        A = A.T if A.flags.c_contiguous else A
         lwork = int(lapack.dsytrd_lwork(n, lower=1)[0])
         c, d, e, tau, info = lapack.dsytrd(A, lower=1, lwork=max(lwork, 1))
         if info != 0:  # pragma: no cover - LAPACK failure on finite input
             raise RuntimeError(f"LAPACK dsytrd failed with info={info}")
-        lam, S = eigh_tridiagonal(d, e)
-        self.lam = torch.from_numpy(lam)
-        self._S = S
+        self._eig = tridiagonal_eigen(d, e)
+        self.lam = torch.from_numpy(self._eig.lam)
         # reflector i (0-based) acts on rows i+1..n-1: the QR-type representation of c[1:, :n-1] (as in dormtr)
         self._refl = np.asfortranarray(c[1:, : n - 1])
         self._tau = np.ascontiguousarray(tau[: n - 1])
@@ -256,8 +267,13 @@ class _TridiagonalBasis:
         if self._refl is None or out.shape[1] == 0:
             return out
         sub = np.asfortranarray(out[1:])
-        query = lapack.dormqr("L", trans, self._refl, self._tau, sub, lwork=-1)
-        lwork = max(int(query[1][0]), out.shape[1], 1)
+        if out.shape[1] <= _UNBLOCKED_COLUMNS:
+            # a workspace of one column per right-hand side makes dormqr apply the reflectors one by one
+            # (dorm2r): for a thin block this reads Q once instead of building a triangular factor per panel
+            lwork = max(out.shape[1], 1)
+        else:
+            query = lapack.dormqr("L", trans, self._refl, self._tau, sub, lwork=-1)
+            lwork = max(int(query[1][0]), out.shape[1], 1)
         cq, _, info = lapack.dormqr("L", trans, self._refl, self._tau, sub, lwork=lwork, overwrite_c=1)
         if info != 0:  # pragma: no cover
             raise RuntimeError(f"LAPACK dormqr failed with info={info}")
@@ -266,11 +282,15 @@ class _TridiagonalBasis:
 
     def to_eig(self, M: torch.Tensor) -> torch.Tensor:
         """:math:`U^\\top M = S^\\top (Q^\\top M)`."""
-        return torch.from_numpy(np.ascontiguousarray(self._S.T @ self._apply_q(M.numpy(), "T")))
+        return torch.from_numpy(np.ascontiguousarray(self._eig.left(self._apply_q(M.numpy(), "T"))))
 
     def from_eig(self, M: torch.Tensor) -> torch.Tensor:
         """:math:`U M = Q (S M)`."""
-        return torch.from_numpy(np.ascontiguousarray(self._apply_q(self._S @ M.numpy(), "N")))
+        return torch.from_numpy(np.ascontiguousarray(self._apply_q(self._eig.right(M.numpy()), "N")))
+
+
+#: Up to this many right-hand sides, Q is applied reflector by reflector (see :meth:`_TridiagonalBasis._apply_q`).
+_UNBLOCKED_COLUMNS = 4
 
 
 def _eigen_basis(K: torch.Tensor) -> _ExplicitBasis | _TridiagonalBasis:
@@ -450,14 +470,18 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         n = K.shape[0]
         if n == 0:
             raise ValueError("X must contain at least one training point")
-        scale_abs = float(K.abs().max())
+        low, high = torch.aminmax(K)
+        scale_abs = max(-float(low), float(high))
         if scale_abs == 0.0:
             raise ValueError("the training Gram matrix is identically zero: the kernel cannot fit anything")
-        asym = float((K - K.T).abs().max())
+        skew = K - K.T                                   # one transposed pass serves the check and the repair
+        low, high = torch.aminmax(skew)
+        asym = max(-float(low), float(high))
         if asym > _SYMMETRY_RTOL * scale_abs:
             raise ValueError(f"the training Gram matrix must be symmetric: max |K - K^T| = {asym:.3g} "
                              f"(relative {asym / scale_abs:.3g})")
-        K = 0.5 * (K + K.T)
+        K = K.sub(skew, alpha=0.5)                       # (K + K^T) / 2
+        del skew
         Y = _to_tensor(y, "y", self._device)
         if Y.ndim not in (1, 2):
             raise ValueError(f"y must have shape (n,) or (n, k), got shape {tuple(Y.shape)}")

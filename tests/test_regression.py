@@ -245,6 +245,31 @@ def test_factored_and_explicit_eigenbases_agree(problem, monkeypatch):
                                    atol=1e-10)
 
 
+@pytest.fixture(scope="module")
+def larger_problem():
+    # n >= SPLIT_MIN_SIZE: the CPU path keeps the tridiagonal eigenvectors as a divide-and-conquer tree
+    X, Xt = sphere(320, 3, 11), sphere(60, 3, 12)
+    noise = 0.1 * np.random.default_rng(13).standard_normal((320, 2))
+    Y = np.stack([np.sin(3 * X[:, 0]), X[:, 1] * X[:, 2]], axis=1) + noise
+    return X, Xt, Y, ntk2(X, X), ntk2(Xt, X)
+
+
+def test_divide_and_conquer_basis_matches_explicit_eigh(larger_problem, monkeypatch):
+    import resntk._tridiagonal as tri
+    import resntk.regression as reg
+
+    X, Xt, Y, K, Kt = larger_problem
+    times = np.r_[np.geomspace(1e-2, 1e5, 7), np.inf]
+    factored = GradientFlowRegressor().fit(K, Y)
+    assert isinstance(factored._basis._eig, tri._Split)
+    np.testing.assert_allclose(factored.eigenvalues_, np.clip(np.linalg.eigvalsh(K), 0, None), rtol=0, atol=1e-12)
+    monkeypatch.setattr(reg, "_eigen_basis", reg._ExplicitBasis)
+    explicit = GradientFlowRegressor().fit(K, Y)
+    np.testing.assert_allclose(factored.predict(Kt, t=times), explicit.predict(Kt, t=times), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(factored.predict(Kt, steps=[1, 40, 4000]), explicit.predict(Kt, steps=[1, 40, 4000]),
+                               rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_tiny_training_sets(n):
     X = sphere(n, 3, 7)
