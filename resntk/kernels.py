@@ -100,6 +100,8 @@ _RHO_TOLERANCE = 1e-9
 _MAX_LOG_SCALE = 700.0
 # Below this many entries per tensor the recursion runs on one CPU thread (see _serial_if_small).
 _PARALLEL_MIN_NUMEL = 1 << 17
+#: Outputs of at least this many entries (8 MiB) are allocated through NumPy (see ``_empty_output``).
+_HUGE_OUTPUT_NUMEL = 1 << 20
 
 
 class ResidualKernel(NamedTuple):
@@ -608,8 +610,8 @@ def _gram(
     d = x1.shape[1]
     snap = 4.0 * d * _EPS
     m1, m2 = x1.shape[0], u2.shape[0]
-    K = torch.empty((m1, m2), dtype=_DTYPE, device=device)
-    Th = torch.empty((m1, m2), dtype=_DTYPE, device=device)
+    K = _empty_output((m1, m2), device)
+    Th = _empty_output((m1, m2), device)
     b = block_size
     buf = _Buffers(b * b, device)
     tile_storage = [torch.empty(b * b, dtype=_DTYPE, device=device) for _ in range(2)]
@@ -650,6 +652,18 @@ def _gram(
             K.diagonal().copy_(sq * raw[0])
             Th.diagonal().copy_(sq * raw[1])
     return ResidualKernel(K, Th)
+
+
+def _empty_output(shape: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """An uninitialised float64 output; large CPU ones are allocated by NumPy.
+
+    NumPy asks the kernel for transparent huge pages on large allocations (``madvise``), PyTorch's CPU allocator
+    does not: writing a fresh 4000 x 4000 float64 tensor the first time costs 48 ms in page faults against 9 ms for
+    NumPy's buffer (``benchmarks/kernels.py`` machine), a fifth of a tabulated Gram matrix of that size.
+    """
+    if device.type == "cpu" and shape[0] * shape[1] >= _HUGE_OUTPUT_NUMEL:
+        return torch.from_numpy(np.empty(shape, dtype=np.float64))
+    return torch.empty(shape, dtype=_DTYPE, device=device)
 
 
 def _check_block_size(block_size: object) -> int:
@@ -818,16 +832,18 @@ class _ThetaSpline:
         m_start: int = 16,
         m_max: int = 512,
     ) -> None:
+        if m_start < 1 or m_start & (m_start - 1):
+            raise ValueError(f"m_start must be a power of two, got {m_start}")
         self.octaves = octaves
         self.device = device
         m = m_start
         nominal = self._nominal_knots(m)
         theta_k = torch.as_tensor(nominal * _PI, dtype=_DTYPE, device=device)
-        values = fn(theta_k)
+        theta_m = torch.as_tensor(0.5 * (nominal[:-1] + nominal[1:]) * _PI, dtype=_DTYPE, device=device)
+        both = fn(torch.cat([theta_k, theta_m]))  # knots and midpoints in one call: fn's cost is mostly per call
+        values, values_m = both[:, : theta_k.numel()], both[:, theta_k.numel():]
         while True:
             self._fit(theta_k, values, m)
-            theta_m = torch.as_tensor(0.5 * (nominal[:-1] + nominal[1:]) * _PI, dtype=_DTYPE, device=device)
-            values_m = fn(theta_m)
             err = float((self.evaluate_theta(theta_m) - values_m).abs().max())
             self.error_estimate = err
             if err <= tol or 2 * m > m_max:
@@ -840,6 +856,8 @@ class _ThetaSpline:
             merged[:, 0::2] = values
             merged[:, 1::2] = values_m
             values = merged
+            theta_m = torch.as_tensor(0.5 * (nominal[:-1] + nominal[1:]) * _PI, dtype=_DTYPE, device=device)
+            values_m = fn(theta_m)
         if err > tol:
             warnings.warn(
                 f"kernel table reached a midpoint error of {err:.2e} > tol={tol:.1e} with {self.n_knots} knots",
@@ -871,15 +889,28 @@ class _ThetaSpline:
         ]
 
     def _locate(self, theta: torch.Tensor) -> torch.Tensor:
+        """Interval index of each angle, read off the bits of :math:`v = \\min(u, 1-u)`.
+
+        For :math:`v = (1+f)\\,2^{E-1023} \\in [2^{-J}, \\tfrac12)` (biased exponent :math:`E`, mantissa
+        fraction :math:`f`) the octave is number :math:`E - 1022 + J` (the uniform stretch :math:`[0, 2^{-J})` being
+        number 0) and, ``m`` being a power of two :math:`2^s`, the interval inside it is given by the top :math:`s`
+        bits of :math:`f`: both are in the float64 bit pattern shifted right by :math:`52 - s`, so the index is
+        one shift and one subtraction, with no rounding. The bottom stretch is indexed directly.
+        """
         J, m = self.octaves, self.m
+        shift = 52 - (m.bit_length() - 1)
         u = theta * (1.0 / _PI)
-        upper = u > 0.5
-        v = torch.where(upper, 1.0 - u, u)  # distance to the nearer end, in [0, 1/2]; exact for u >= 1/2
-        mant, expo = torch.frexp(v)  # v = mant * 2**expo, mant in [1/2, 1): octave j = -expo
-        idx = (expo.to(torch.int64) + J) * m + torch.floor(mant * (2 * m) - m).to(torch.int64)
-        idx = torch.where(v < 2.0**-J, torch.floor(v * (2.0**J * m)).to(torch.int64), idx)
-        idx.clamp_(0, J * m - 1)
-        return torch.where(upper, 2 * J * m - 1 - idx, idx)
+        # distance to the nearer end, in [0, 1/2]: u itself below 1/2, and 1 - u (exact, Sterbenz) above
+        v = torch.minimum(u, 1.0 - u)
+        idx = v.view(torch.int64) >> shift  # E * m + top bits of f (v >= 0: the sign bit is clear)
+        idx.sub_((1022 - J) * m)  # = (expo + J) m + floor(f m) with frexp's expo = E - 1022
+        # the uniform bottom stretch: there floor(v 2^J m) < m exceeds the octave formula, elsewhere it is >= m and
+        # never exceeds it, so the maximum with the clamped direct index picks the right one (no select pass)
+        low = (v * (2.0**J * m)).to(torch.int64).clamp_(max=m - 1)  # trunc = floor for v >= 0
+        idx = torch.maximum(idx, low).clamp_(0, J * m - 1)
+        # mirror the upper half: idx -> 2Jm - 1 - idx where u > 1/2, as integer arithmetic
+        upper = (u > 0.5).to(torch.int64)
+        return idx.mul_(1 - 2 * upper).add_(upper, alpha=2 * J * m - 1)
 
     def evaluate_theta(self, theta: torch.Tensor) -> torch.Tensor:
         """Interpolated values at angles ``theta``, shape ``(k, *theta.shape)``."""
@@ -897,12 +928,13 @@ class _ThetaSpline:
         """Write the ``k`` interpolated functions at ``theta`` into ``outs``; ``theta`` is overwritten."""
         idx = self._locate(theta)
         x = theta.sub_(torch.take(self.left, idx))
+        coefficient = torch.empty_like(x)
         for q, out in enumerate(outs):
             c = self.coef[q]
             torch.take(c[3], idx, out=out)
-            out.mul_(x).add_(torch.take(c[2], idx)).mul_(x).add_(torch.take(c[1], idx)).mul_(x).add_(
-                torch.take(c[0], idx)
-            )
+            for p in (2, 1, 0):  # Horner, one fused multiply-add pass per degree
+                torch.take(c[p], idx, out=coefficient)
+                torch.addcmul(coefficient, out, x, out=out)
 
 
 class ResidualKernelTable:
@@ -984,7 +1016,9 @@ class ResidualKernelTable:
             return torch.stack([out.nngp, out.ntk])
 
         with torch.no_grad():
-            self._spline = _ThetaSpline(fn, tol=float(tol), device=self.device)
+            # m_start = 64: deep tables need m = 64-128, and each call of fn costs the same up to a few thousand
+            # angles (a depth-long loop of vectorised passes), so starting fine saves calls without cost
+            self._spline = _ThetaSpline(fn, tol=float(tol), device=self.device, m_start=64)
 
     @property
     def error_estimate(self) -> float:

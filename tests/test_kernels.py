@@ -726,6 +726,44 @@ def test_table_callable_kernel_interface():
         k(X, X[:, :3])
 
 
+def _frexp_locate(theta: torch.Tensor, J: int, m: int) -> torch.Tensor:
+    """The interval index by frexp and floor (the first implementation), as a reference for the bit-level one."""
+    u = theta * (1.0 / math.pi)
+    upper = u > 0.5
+    v = torch.where(upper, 1.0 - u, u)
+    mant, expo = torch.frexp(v)
+    idx = (expo.to(torch.int64) + J) * m + torch.floor(mant * (2 * m) - m).to(torch.int64)
+    idx = torch.where(v < 2.0**-J, torch.floor(v * (2.0**J * m)).to(torch.int64), idx)
+    idx.clamp_(0, J * m - 1)
+    return torch.where(upper, 2 * J * m - 1 - idx, idx)
+
+
+@pytest.mark.parametrize("m", [1, 16, 128])
+def test_spline_locates_intervals_from_float_bits(m):
+    """The bit-level interval index equals the frexp/floor one everywhere, knots and octave edges included, and
+    every angle lies in the interval it is given."""
+    J = 16
+
+    def fn(theta):
+        return two_layer_ntk(torch.cos(theta))[None]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spline = _ThetaSpline(fn, tol=1e-300, device=torch.device("cpu"), octaves=J, m_start=m, m_max=m)
+    knots = torch.cat([spline.left, torch.tensor([math.pi], dtype=torch.float64)])
+    edges = torch.tensor([2.0**-j for j in range(J + 3)] + [1 - 2.0**-j for j in range(1, J + 3)],
+                         dtype=torch.float64) * math.pi
+    rng = np.random.default_rng(m)
+    theta = torch.cat([knots, 0.5 * (knots[:-1] + knots[1:]), edges, torch.tensor([0.0, math.pi / 2, math.pi], dtype=torch.float64),
+                       torch.as_tensor(rng.uniform(0, math.pi, 20000)),
+                       torch.as_tensor(math.pi * 10.0 ** rng.uniform(-7, 0, 5000)),
+                       torch.as_tensor(math.pi * (1 - 10.0 ** rng.uniform(-7, 0, 5000)))]).to(torch.float64)
+    idx = spline._locate(theta.clone())
+    assert torch.equal(idx, _frexp_locate(theta, J, m))
+    lo, hi = knots[idx], knots[idx + 1]
+    assert bool(((theta >= lo - 1e-15) & (theta <= hi + 1e-15)).all())
+
+
 def test_spline_error_is_fourth_order():
     """Doubling the intervals per octave divides the interpolation error by about 2^4 (the h^4 bound)."""
 
