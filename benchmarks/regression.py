@@ -1,8 +1,10 @@
 """Many stopping times from one fit: GradientFlowRegressor against KernelRidge refits (issue 5).
 
-The gradient-flow predictor factors the training Gram matrix once (``eigh``) and then evaluates every stopping time
-with two matrix products (note §3.12). The ridge alternative refits for every regularisation. The two are matched by
-the standard correspondence between the flow filter and the ridge filter,
+The gradient-flow predictor diagonalises the training Gram matrix once and then evaluates every stopping time with
+a few thin matrix products (note §3.12): the fit is LAPACK's tridiagonal reduction ``dsytrd`` followed by a
+divide-and-conquer eigensolver whose eigenvector matrix is kept factored (``resntk/_tridiagonal.py``). The ridge
+alternative refits for every regularisation. The two are matched by the standard correspondence between the flow
+filter and the ridge filter,
 
     (1 - exp(-lambda t / n)) / lambda  ~  1 / (lambda + n / t),
 
@@ -10,9 +12,13 @@ i.e. ``KernelRidge(alpha=n/t)`` (ridge 1/t in the 1/(2n)-loss normalisation) for
 filters are not equal, so the two predictions differ; the oracle errors of both paths are printed as a sanity check.
 
 Run ``python benchmarks/regression.py`` (n = 2000, 100 times; under a minute on 2 cores) or ``--quick`` (n = 400).
-The ratio is measured side by side in one run; the target is >= 20x against KernelRidge. A bare Cholesky loop
-(``scipy.linalg.cho_factor``/``cho_solve``, no scikit-learn overhead) is also timed, to show how much of the ratio
-is scikit-learn's per-fit overhead rather than linear algebra.
+The ratio is measured side by side in one run, in five interleaved rounds (each round: one gradient-flow run, then
+a fifth of the ridge refits and of the Cholesky solves), so that slow drifts of a shared machine hit both sides
+alike; the gradient-flow time is the mean of its five runs. The target is >= 20x against KernelRidge. A bare
+Cholesky loop (``scipy.linalg.cho_factor``/``cho_solve``, no scikit-learn overhead) is also timed, to show how much
+of the ratio is scikit-learn's per-fit overhead rather than linear algebra, and the fit is split into its parts:
+``dsytrd``, and the tridiagonal eigenproblem solved as the fit does it and by MRRR (``dstemr``) forming the
+eigenvectors.
 
 BLAS/OpenMP threads are pinned (``--threads``, default 1) for every contender alike: on a small machine shared with
 other jobs, multithreaded BLAS is erratic (single calls measured 30x slower under oversubscription), while the
@@ -34,6 +40,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from resntk._tridiagonal import tridiagonal_eigen  # noqa: E402
 from resntk.regression import GradientFlowRegressor  # noqa: E402
 
 
@@ -81,32 +88,51 @@ def run(args: argparse.Namespace) -> dict:
     times = np.geomspace(1e-1, 1e6, T)
     alphas = n / times
 
-    # --- gradient flow: one fit, all times (best of 3 to damp noise from other jobs) ---------------------------
-    flow_s, eigh_s = np.inf, np.inf
-    for _ in range(3):
+    # --- interleaved rounds: each round times one gradient-flow run (fit + all times) and a fifth of the ridge
+    # refits and of the bare Cholesky solves, so slow drifts of a shared machine hit every contender alike -------
+    rounds = 5
+    per_round = np.array_split(np.arange(T), rounds)
+    flow_runs, fit_runs = [], []
+    krr_s = chol_s = 0.0
+    pred_krr = np.empty((T, m))
+    eye = np.eye(n)
+    for idx in per_round:
         t0 = time.perf_counter()
         model = GradientFlowRegressor(kernel="precomputed").fit(K, y)
         t1 = time.perf_counter()
         pred_flow = model.predict(Kt, t=times)
         t2 = time.perf_counter()
-        flow_s, eigh_s = min(flow_s, t2 - t0), min(eigh_s, t1 - t0)
+        flow_runs.append(t2 - t0)
+        fit_runs.append(t1 - t0)
 
-    # --- KernelRidge: one refit per regularisation -----------------------------------------------------------
+        t0 = time.perf_counter()
+        for i in idx:
+            pred_krr[i] = KernelRidge(kernel="precomputed", alpha=alphas[i]).fit(K, y).predict(Kt)
+        krr_s += time.perf_counter() - t0
+
+        # the same maths as KernelRidge without scikit-learn's per-fit overhead
+        t0 = time.perf_counter()
+        for i in idx:
+            cf = sla.cho_factor(K + alphas[i] * eye, lower=True, check_finite=False)
+            _ = Kt @ sla.cho_solve(cf, y, check_finite=False)
+        chol_s += time.perf_counter() - t0
+    flow_s, eigh_s = float(np.mean(flow_runs)), float(np.mean(fit_runs))
+
+    # --- where the fit's time goes: the tridiagonal reduction, then the tridiagonal eigenproblem two ways (the
+    # factored divide-and-conquer tree the fit uses, and MRRR forming the eigenvectors), and a full eigh ---------
+    K_fortran = np.asfortranarray(K)
+    lwork = int(sla.lapack.dsytrd_lwork(n, lower=1)[0])
     t0 = time.perf_counter()
-    pred_krr = np.empty((T, m))
-    for i, a in enumerate(alphas):
-        pred_krr[i] = KernelRidge(kernel="precomputed", alpha=a).fit(K, y).predict(Kt)
-    krr_s = time.perf_counter() - t0
-
-    # --- bare Cholesky loop (same maths as KernelRidge, no scikit-learn overhead) -----------------------------
-    t0 = time.perf_counter()
-    eye = np.eye(n)
-    for a in alphas:
-        cf = sla.cho_factor(K + a * eye, lower=True, check_finite=False)
-        _ = Kt @ sla.cho_solve(cf, y, check_finite=False)
-    chol_s = time.perf_counter() - t0
-
-    # --- reference: a full eigendecomposition (what the fit would cost with U formed explicitly) ---------------
+    _, diag, off, _, _ = sla.lapack.dsytrd(K_fortran, lower=1, lwork=lwork)
+    dsytrd_s = time.perf_counter() - t0
+    tree_s, mrrr_s = np.inf, np.inf
+    for _ in range(3):                           # best of 3: short calls, sensitive to a busy neighbour
+        t0 = time.perf_counter()
+        tridiagonal_eigen(diag, off)
+        t1 = time.perf_counter()
+        sla.eigh_tridiagonal(diag, off)
+        t2 = time.perf_counter()
+        tree_s, mrrr_s = min(tree_s, t1 - t0), min(mrrr_s, t2 - t1)
     t0 = time.perf_counter()
     np.linalg.eigh(K)
     eigh_full_s = time.perf_counter() - t0
@@ -118,16 +144,20 @@ def run(args: argparse.Namespace) -> dict:
     print(f"n = {n} training points, m = {m} test points, {T} stopping times in [1e-1, 1e6], ridge alpha = n/t, "
           f"threads: {threads}")
     print(f"gradient flow, one fit + {T} times : {flow_s:8.3f} s   (fit {eigh_s:.3f} s, "
-          f"predict {flow_s - eigh_s:.3f} s)")
+          f"predict {flow_s - eigh_s:.3f} s; mean of {rounds} runs, spread "
+          f"{min(flow_runs):.3f}-{max(flow_runs):.3f} s)")
     print(f"KernelRidge, {T} refits            : {krr_s:8.3f} s")
     print(f"bare Cholesky, {T} solves          : {chol_s:8.3f} s")
+    print(f"  of the fit: dsytrd {dsytrd_s:.3f} s; tridiagonal eigenproblem {tree_s:.3f} s as a factored tree "
+          f"(MRRR forming the eigenvectors: {mrrr_s:.3f} s)")
     print(f"(numpy.linalg.eigh alone            : {eigh_full_s:8.3f} s; the fit keeps U factored instead)")
     ratio = krr_s / flow_s
     print(f"speed-up vs KernelRidge            : {ratio:8.1f}x   (target >= 20x: {'met' if ratio >= 20 else 'MISSED'})")
     print(f"speed-up vs bare Cholesky loop     : {chol_s / flow_s:8.1f}x")
     print(f"oracle excess risk: flow {err_flow.min():.5f} at t = {times[err_flow.argmin()]:.3g}; "
           f"ridge {err_krr.min():.5f} at alpha = {alphas[err_krr.argmin()]:.3g} (t = {times[err_krr.argmin()]:.3g})")
-    return {"flow": flow_s, "fit": eigh_s, "krr": krr_s, "chol": chol_s, "eigh": eigh_full_s}
+    return {"flow": flow_s, "fit": eigh_s, "krr": krr_s, "chol": chol_s, "eigh": eigh_full_s, "dsytrd": dsytrd_s,
+            "tree": tree_s, "mrrr": mrrr_s}
 
 
 if __name__ == "__main__":
@@ -156,4 +186,10 @@ def measure(quick: bool = False) -> list:
             timings["chol"], "s", "GradientFlowRegressor", timings["flow"], "", None),
         Row("gradient flow", f"fit (tridiagonal reduction + eigensolve) share of the flow (n={n})",
             timings["fit"], "s", "one fit + 100 times", timings["flow"], "", None),
+        Row("gradient flow", f"dsytrd (tridiagonal reduction) share of the fit (n={n})",
+            timings["dsytrd"], "s", "fit", timings["fit"], "", None),
+        Row("gradient flow", f"tridiagonal eigenvectors: MRRR (dstemr) vs the fit's factored tree (n={n})",
+            timings["mrrr"], "s", "factored tree", timings["tree"], "", None),
+        Row("gradient flow", f"numpy.linalg.eigh vs the fit (n={n})",
+            timings["eigh"], "s", "fit", timings["fit"], "", None),
     ]

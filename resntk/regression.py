@@ -28,7 +28,7 @@ Caponnetto 2007; Raskutti, Wainwright & Yu 2014), not a quotation of Yu et al. (
 Conventions. All linear algebra is in float64. Inputs may be NumPy arrays or torch tensors (on any device); every
 public function returns NumPy arrays. On the CPU the eigendecomposition is LAPACK's tridiagonal reduction followed
 by a divide and conquer whose eigenvector matrix is never formed (:class:`_TridiagonalBasis` and
-:mod:`resntk._tridiagonal`: the same eigenvalues as ``eigh`` at well under half the cost, because the predictions only
+``resntk._tridiagonal``: the same eigenvalues as ``eigh`` at well under half the cost, because the predictions only
 ever need products with :math:`U`); on other devices it is ``torch.linalg.eigh``.
 """
 
@@ -230,7 +230,7 @@ class _TridiagonalBasis:
     clustered spectra of kernel matrices, the eigenvectors :math:`S` of the tridiagonal matrix. The predictions
     never need :math:`U` itself, only products :math:`U^\\top M` and :math:`UM` with thin matrices, so this basis
     stops after the tridiagonal reduction ``dsytrd`` (:math:`K = QTQ^\\top`), keeps :math:`S` factored as a
-    divide-and-conquer tree (:mod:`resntk._tridiagonal`) and applies :math:`Q` with ``dormqr``. The eigenvalues are
+    divide-and-conquer tree (``resntk._tridiagonal``) and applies :math:`Q` with ``dormqr``. The eigenvalues are
     those of ``eigh``; the fit costs well under half of ``eigh``, most of it ``dsytrd``
     (``benchmarks/regression.py``).
     """
