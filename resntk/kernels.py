@@ -100,8 +100,6 @@ _RHO_TOLERANCE = 1e-9
 _MAX_LOG_SCALE = 700.0
 # Below this many entries per tensor the recursion runs on one CPU thread (see _serial_if_small).
 _PARALLEL_MIN_NUMEL = 1 << 17
-#: Outputs of at least this many entries (8 MiB) are allocated through NumPy (see ``_empty_output``).
-_HUGE_OUTPUT_NUMEL = 1 << 20
 
 
 class ResidualKernel(NamedTuple):
@@ -610,8 +608,11 @@ def _gram(
     d = x1.shape[1]
     snap = 4.0 * d * _EPS
     m1, m2 = x1.shape[0], u2.shape[0]
-    K = _empty_output((m1, m2), device)
-    Th = _empty_output((m1, m2), device)
+    # Plain torch.empty on purpose: a NumPy buffer (which asks for transparent huge pages) writes faster once the
+    # kernel has huge pages free, but on a fragmented machine each first touch stalls in direct compaction (0.3-0.4 s
+    # for a 4000 x 4000 output, measured in benchmarks/kernels.py); 4 KiB pages cost a steady ~30 ms.
+    K = torch.empty((m1, m2), dtype=_DTYPE, device=device)
+    Th = torch.empty((m1, m2), dtype=_DTYPE, device=device)
     b = block_size
     buf = _Buffers(b * b, device)
     tile_storage = [torch.empty(b * b, dtype=_DTYPE, device=device) for _ in range(2)]
@@ -652,18 +653,6 @@ def _gram(
             K.diagonal().copy_(sq * raw[0])
             Th.diagonal().copy_(sq * raw[1])
     return ResidualKernel(K, Th)
-
-
-def _empty_output(shape: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """An uninitialised float64 output; large CPU ones are allocated by NumPy.
-
-    NumPy asks the kernel for transparent huge pages on large allocations (``madvise``), PyTorch's CPU allocator
-    does not: writing a fresh 4000 x 4000 float64 tensor the first time costs 48 ms in page faults against 9 ms for
-    NumPy's buffer (``benchmarks/kernels.py`` machine), a fifth of a tabulated Gram matrix of that size.
-    """
-    if device.type == "cpu" and shape[0] * shape[1] >= _HUGE_OUTPUT_NUMEL:
-        return torch.from_numpy(np.empty(shape, dtype=np.float64))
-    return torch.empty(shape, dtype=_DTYPE, device=device)
 
 
 def _check_block_size(block_size: object) -> int:
