@@ -804,7 +804,8 @@ class _ThetaSpline:
     :math:`[\tfrac12, 1]` (:math:`1-u` in the same octaves). The spacing therefore shrinks towards both ends, where
     residual kernels vary fastest: near :math:`\theta = 0` on the scale :math:`\approx 6\pi(1+\alpha^2)/(L\alpha^2)`
     (deep kernels, §3.10), near :math:`\theta = \pi` on the scale :math:`\approx \alpha` (the :math:`\sqrt{1+\rho}`
-    cusp behind the sup-norm rate of Result F). Locating the interval of a query costs one ``frexp``, no search.
+    cusp behind the sup-norm rate of Result F). Locating the interval of a query reads it off the float64 bits (a
+    shift and a subtraction), no search.
 
     ``fn`` maps a 1-D float64 tensor of angles to a ``(k, n)`` tensor of ``k`` functions, evaluated at the knots
     themselves (no rounding through :math:`\cos`). ``m`` doubles from ``m_start`` until the largest error at the
