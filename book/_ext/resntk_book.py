@@ -1,4 +1,4 @@
-"""Local Sphinx extension of the resntk book: two fixes to third-party extensions, both seen in a real browser.
+"""Local Sphinx extension of the resntk book: three fixes to Sphinx and third-party extensions, seen in a real browser.
 
 1. Jupyter Book 1.x always loads sphinx-thebe, which registers its inline configuration script twice; the second
    copy throws ``Identifier 'THEBE_JS_URL' has already been declared`` in every reader's console. Exact duplicate
@@ -7,10 +7,15 @@
    ``solution-start`` node but leaves its content -- the solution's code cells -- and an orphan ``solution-end``
    node that no HTML writer knows. Here ``solution-start`` leaves a marker, and everything from the marker to the
    matching ``solution-end`` is removed.
+3. The appendices sit in an unnumbered part, and Sphinx numbers the theorems, figures, exercises and equations of
+   all unnumbered documents with one running counter: appendix B's first theorem was "Theorem 2". Each page whose
+   title starts with ``Appendix X`` now numbers its own, as X.1, X.2, ... (sphinx-proof, sphinx-exercise and
+   ``numref`` all print a number tuple joined by dots, so cross-references read the same).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from docutils import nodes
@@ -32,6 +37,32 @@ def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context:
             seen.add(key)
             unique.append(js)
     scripts[:] = unique
+
+
+_APPENDIX_TITLE = re.compile(r"Appendix ([A-Z])\b")
+
+
+def appendix_letter(title: str) -> str | None:
+    """The letter X of a page titled ``Appendix X...``, or None."""
+    match = _APPENDIX_TITLE.match(title.strip())
+    return match.group(1) if match else None
+
+
+def renumber_appendix(fignumbers: dict[str, dict[str, tuple]], letter: str) -> None:
+    """Renumber one page's enumerable nodes as (letter, 1), (letter, 2), ... per type, in their page order."""
+    for numbers in fignumbers.values():
+        for k, node_id in enumerate(sorted(numbers, key=numbers.__getitem__), start=1):
+            numbers[node_id] = (letter, k)
+
+
+def _number_appendices(app: Any, env: Any) -> list[str]:
+    # Runs after Sphinx's TocTreeCollector (priority 500) has assigned the running numbers.
+    for docname, title in env.titles.items():
+        letter = appendix_letter(title.astext())
+        if letter is None or env.toc_secnumbers.get(docname) or docname not in env.toc_fignumbers:
+            continue
+        renumber_appendix(env.toc_fignumbers[docname], letter)
+    return []
 
 
 class hidden_solution_start(nodes.Element):
@@ -74,8 +105,9 @@ def _make_solution_start_directive():
 
 def setup(app: Any) -> dict:
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
+    app.connect("env-get-updated", _number_appendices, priority=900)
     app.setup_extension("sphinx_exercise")
     app.add_node(hidden_solution_start)
     app.add_directive("solution-start", _make_solution_start_directive(), override=True)
     app.add_transform(RemoveHiddenGatedSolutions)
-    return {"version": "1.1", "parallel_read_safe": True, "parallel_write_safe": True}
+    return {"version": "1.2", "parallel_read_safe": True, "parallel_write_safe": True}
