@@ -56,13 +56,17 @@ def renumber_appendix(fignumbers: dict[str, dict[str, tuple]], letter: str) -> N
 
 
 def _number_appendices(app: Any, env: Any) -> list[str]:
-    # Runs after Sphinx's TocTreeCollector (priority 500) has assigned the running numbers.
+    # Runs after Sphinx's TocTreeCollector (priority 500) has assigned the running numbers and chosen the pages to
+    # rewrite by comparing them with the last build's. The renumbered pages are returned so that they are written
+    # with their letters even when that comparison saw no change.
+    renumbered = []
     for docname, title in env.titles.items():
         letter = appendix_letter(title.astext())
         if letter is None or env.toc_secnumbers.get(docname) or docname not in env.toc_fignumbers:
             continue
         renumber_appendix(env.toc_fignumbers[docname], letter)
-    return []
+        renumbered.append(docname)
+    return renumbered
 
 
 class hidden_solution_start(nodes.Element):
