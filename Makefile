@@ -74,7 +74,7 @@ test: cache-guard
 assignments: $(VENV)/.stamp-deps
 	$(BIN)/resntk-assign --out dist
 
-# One table of ratios measured side by side (about 10 minutes: full sizes and the book builds);
+# One table of ratios measured side by side (about 7.5 minutes on 2 cores: full sizes and the book builds);
 # bench-quick: small sizes, no full book build (under a minute). Results and bounds: benchmarks/README.md.
 bench: $(VENV)/.stamp-deps
 	$(PY) benchmarks/run_all.py
