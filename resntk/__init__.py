@@ -31,6 +31,7 @@ from resntk.expansion import (
     route_i_bound,
     route_ii_bound,
 )
+from resntk import book
 from resntk.data import (
     ChecksumError,
     Dataset,
@@ -51,7 +52,6 @@ from resntk.data import (
     sphere_uniform,
 )
 from resntk.empirical import empirical_ntk
-from resntk.interactive import explore
 from resntk.kernels import (
     ResidualKernel,
     ResidualKernelTable,
@@ -64,7 +64,6 @@ from resntk.kernels import (
     two_layer_ntk,
 )
 from resntk.models import ScaledResNet, insert_zero_block
-from resntk.plotting import palette, reference_slope, use_book_style
 from resntk.postln import Insertion, PostLNResNet, fit_readout, insert_block, layer_norm, layer_norm_jacobian
 from resntk.regression import (
     GradientFlowRegressor,
@@ -122,6 +121,6 @@ __all__ = [
     "jumpboard", "Jumpboard", "output_gradient", "linearized_rademacher", "linearized_rademacher_bound",
     "linearized_rademacher_mc", "RademacherSurrogate", "route_i_bound", "route_ii_bound", "RiskBound",
     "equal_compute_comparison", "EqualComputeResult", "make_expansion_toy", "ExpansionToy",
-    # figures and explorers
-    "explore", "palette", "reference_slope", "use_book_style",
+    # what the chapters use: session setup, figure style, explorers, progress bars
+    "book",
 ]

@@ -11,19 +11,38 @@ runs every test against them (otter's self-check) -- and writes::
 
 It then verifies that no line of any solution survived into the student notebook (:func:`solution_leaks`).
 The assignments are kept out of the rendered book.
+
+The autograder zip is self-contained, so that a clean grader (Gradescope, or ``otter run`` in a fresh environment)
+can grade with it: it carries a wheel of this package (``files/``), and its environment declares the Python version
+of the book and :data:`GRADER_REQUIREMENTS` -- the CPU build of PyTorch and resntk from that wheel.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["solution_lines", "unmarked_solution_cells", "solution_leaks", "build_assignment", "main"]
+__all__ = ["solution_lines", "unmarked_solution_cells", "solution_leaks", "build_assignment", "main",
+           "GRADER_PYTHON", "GRADER_REQUIREMENTS"]
+
+#: The Python version of the grading environment: the book's (``environment.yml``).
+GRADER_PYTHON = "3.11"
+
+#: What the grading environment installs besides otter-grader (pip requirements; ``{version}`` is resntk's).
+#: Paths are relative to the autograder's folder, where the environment file and ``files/`` lie.
+GRADER_REQUIREMENTS = """\
+--extra-index-url https://download.pytorch.org/whl/cpu
+torch==2.13.0
+--find-links files
+resntk=={version}
+"""
 
 _BLOCK = re.compile(r"```otter\s*\n\s*#\s*(BEGIN|END) SOLUTION\s*\n```")
 
@@ -135,14 +154,62 @@ def build_assignment(source: str | Path, out: str | Path = "dist", *, run_tests:
     if result.exists():
         shutil.rmtree(result)
     with tempfile.TemporaryDirectory(prefix=f"resntk-assign-{name}-") as work:
-        master = Path(work) / f"{name}.ipynb"
+        work = Path(work)
+        wheel = build_wheel(work)
+        (work / "requirements.txt").write_text(GRADER_REQUIREMENTS.format(version=_version()))
+        _configure_grader(master_nb, wheel.name)
+        master = work / f"{name}.ipynb"
         jupytext.write(master_nb, master)
-        otter_assign(str(master), str(result), no_pdfs=True, no_run_tests=not run_tests)
+        here = os.getcwd()
+        os.chdir(work)  # otter packs files relative to the working directory
+        try:
+            otter_assign(str(master), str(result), no_pdfs=True, no_run_tests=not run_tests)
+        finally:
+            os.chdir(here)
     student_nb = jupytext.read(result / "student" / f"{name}.ipynb")
     leaks = solution_leaks(master_nb, student_nb)
     if leaks:
         raise ValueError(f"{name}: solution lines left in the student notebook: {leaks}")
     return result
+
+
+def _version() -> str:
+    from resntk import __version__
+
+    return __version__
+
+
+def build_wheel(out: str | Path) -> Path:
+    """Build a wheel of resntk from its source tree into ``out`` and return its path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If resntk is not installed from a source tree (no ``pyproject.toml`` next to the package).
+    """
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "pyproject.toml").is_file():
+        raise FileNotFoundError(f"no pyproject.toml in {root}: build the assignments from a clone of the repository")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", os.fspath(out),
+                    os.fspath(root)], check=True)
+    (wheel,) = Path(out).glob(f"resntk-{_version()}-*.whl")
+    return wheel
+
+
+def _configure_grader(master, wheel_name: str) -> None:
+    """Add the grading environment to the ``# ASSIGNMENT CONFIG`` block of an Otter Assign master notebook."""
+    import yaml
+
+    for cell in master.cells:
+        match = re.search(r"```otter\s*\n\s*# ASSIGNMENT CONFIG\s*\n(.*?)```", cell.source, re.S)
+        if match:
+            config = yaml.safe_load(match.group(1)) or {}
+            config.update(requirements="requirements.txt", python_version=GRADER_PYTHON,
+                          autograder_files=[*config.get("autograder_files", []), wheel_name])
+            block = "```otter\n# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False) + "```"
+            cell.source = cell.source[:match.start()] + block + cell.source[match.end():]
+            return
+    raise ValueError("source: no '# ASSIGNMENT CONFIG' block")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -18,3 +19,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# ------------------------------------------------------------------------- a real browser for the rendered tests
+CHROMIUM = os.environ.get("RESNTK_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+#: Headless Debian Chromium as root, offline: no sandbox, no GPU, no background network (its connections would be
+#: refused by a closed network, many at a time).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    pytest.importorskip("playwright.sync_api")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -20,24 +20,24 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import needs_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = os.environ.get("RESNTK_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 # Chapters opened in the browser: the first real chapter carries every kind of element checked below.
 PAGES = ["book/residual-networks-with-branch-scaling.html"]
 
 
 def _build_book() -> None:
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import execute
+
+    failed = [r.chapter for r in execute.execute(log=lambda msg: None) if r.error]
+    if failed:
+        pytest.fail(f"chapters failed to execute: {failed} (see tests/test_chapters.py)", pytrace=False)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "MPLBACKEND")}
     env["RESNTK_BOOK_BUILD"] = "1"
     jb = Path(sys.executable).with_name("jupyter-book")
@@ -65,18 +65,6 @@ def site():
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep pytest's output clean
         pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 PROSE_TEXT_JS = """() => {

@@ -11,15 +11,37 @@
    all unnumbered documents with one running counter: appendix B's first theorem was "Theorem 2". Each page whose
    title starts with ``Appendix X`` now numbers its own, as X.1, X.2, ... (sphinx-proof, sphinx-exercise and
    ``numref`` all print a number tuple joined by dots, so cross-references read the same).
+
+And it builds the book from chapters written as notebooks first (``notebook_edition.py`` says how):
+
+4. Before a chapter is parsed, its generated notebook front matter is checked and blanked, and its citation links
+   become ``{cite:t}``/``{cite:p}`` citations (a link whose text disagrees with the bibliography is a warning).
+5. ``{eval}`expr``` prints the value the book's executor (``execute.py``) stored in the execution cache when it ran
+   the chapter as a notebook; a missing value is a warning.
+6. Every internal reference whose text names a number ("Theorem 5.2", "Chapter 5", "Fig. 4.1") is checked
+   against the number of its target, so the texts written for the notebook edition cannot go stale.
+7. The ``.ipynb`` a reader downloads from a page is the executed notebook edition: outputs and inline values in.
+8. Citations read author-year with round brackets, "Yu et al. (2026)" and "(Yu et al., 2026)".
 """
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
 from sphinx.transforms import SphinxTransform
+from sphinx.util import logging
+
+sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
+import execute  # noqa: E402
+import notebook_edition  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 
 def _drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
@@ -107,7 +129,142 @@ def _make_solution_start_directive():
     return SolutionStartHidingAware
 
 
+# ------------------------------------------------------------------------------ chapters written as notebooks
+def _source_for_the_build(app: Any, docname: str, source: list[str]) -> None:
+    text, problems = notebook_edition.for_the_build(source[0], docname, Path(app.srcdir))
+    source[0] = text
+    for problem in problems:
+        logger.warning(problem, location=docname)
+
+
+def _make_eval_role():
+    from myst_nb.core.variables import VariableOutput, render_variable_outputs
+    from myst_nb.ext.utils import RoleBase
+
+    class StoredEvalRole(RoleBase):
+        """``{eval}`expr```: the value stored by the book's executor for ``expr`` in this chapter."""
+
+        def run(self):
+            env = self.document.settings.env
+            values = self.document.get("resntk_inline_values")
+            if values is None:
+                record = execute.cached_record(env.docname, getattr(env.config, "nb_execution_cache_path", None))
+                values = record.data["user_expressions"] if record is not None else {}
+                self.document["resntk_inline_values"] = values
+            result = values.get(self.text)
+            if result is None:
+                msg = self.inliner.reporter.warning(
+                    f"no stored value for {{eval}}`{self.text}`: execute the chapters first "
+                    "(make execute, or .venv/bin/python book/_ext/execute.py)", line=self.line)
+                return [], [msg]
+            output = VariableOutput(data=result["data"], metadata={"strip_text_quotes": True},
+                                    nb_renderer=self.document["nb_renderer"], vtype="eval")
+            return render_variable_outputs([output], self.document, self.line, self.source, inline=True), []
+
+    return StoredEvalRole()
+
+
+_NUMBERED_TEXT = re.compile(r"^(Chapter|Appendix|Definition|Proposition|Theorem|Lemma|Corollary|Remark|Example|"
+                            r"Assumption|Exercise|Fig\.|Figure|Table)\s+([A-Z]|\d+)((?:\.\d+)*)$")
+_KINDS = {"Fig.": "figure", "Figure": "figure"}
+
+
+def _expected_number(env: Any, target: str, anchor: str, word: str) -> str | None:
+    """The number the target of a reference has, in the form a text would print it, or None if unknown."""
+    if word in ("Chapter", "Appendix"):
+        secnum = env.toc_secnumbers.get(target, {}).get("")
+        if secnum:
+            return ".".join(map(str, secnum))
+        letter = appendix_letter(env.titles[target].astext()) if target in env.titles else None
+        return letter
+    kind = _KINDS.get(word, word.lower())
+    number = env.toc_fignumbers.get(target, {}).get(kind, {}).get(anchor)
+    return ".".join(map(str, number)) if number else None
+
+
+def _check_numbered_references(app: Any, doctree: Any, docname: str) -> None:
+    if app.builder.format != "html":
+        return
+    env = app.env
+    here = app.builder.get_target_uri(docname)
+    by_uri = {app.builder.get_target_uri(d): d for d in env.all_docs}
+    for ref in doctree.findall(nodes.reference):
+        if not ref.get("internal"):
+            continue
+        text = ref.astext().strip()
+        match = _NUMBERED_TEXT.match(text)
+        if not match:
+            continue
+        uri = ref.get("refuri")
+        if uri is None:
+            target, anchor = docname, ref.get("refid", "")
+        else:
+            path, _, anchor = uri.partition("#")
+            target = by_uri.get(posixpath.normpath(posixpath.join(posixpath.dirname(here), path))) if path \
+                else docname
+        word, claimed = match.group(1), match.group(2) + match.group(3)
+        expected = _expected_number(env, target, anchor, word) if target else None
+        if expected != claimed:
+            logger.warning(f"the reference text {text!r} does not match its target "
+                           f"({target}#{anchor}: {word} {expected})", location=ref)
+
+
+def _write_executed_notebooks(app: Any, exception: Exception | None) -> None:
+    """Replace each page's downloadable .ipynb by the executed notebook edition of the chapter."""
+    if exception is not None or app.builder.format != "html" or not app.config.html_copy_source:
+        return
+    import nbformat
+
+    cache = getattr(app.config, "nb_execution_cache_path", None) or None
+    for docname in sorted(app.env.found_docs):
+        if not notebook_edition.is_notebook(Path(app.env.doc2path(docname)).read_text()):
+            continue
+        nb = execute.executed_notebook(docname, cache)
+        if nb is None:
+            logger.warning(f"{docname}: no executed notebook in the cache for the download", location=docname)
+            continue
+        out = Path(app.outdir) / "_sources" / f"{docname}.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, out)
+
+
+def _register_round_citations() -> None:
+    """Author-year citations with round brackets: "Yu et al. (2026)", "(Yu et al., 2026)"."""
+    from dataclasses import dataclass, field
+
+    import sphinxcontrib.bibtex.plugin
+    from sphinxcontrib.bibtex.style.referencing import BracketStyle
+    from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+
+    def round_brackets() -> BracketStyle:
+        return BracketStyle(left="(", right=")")
+
+    @dataclass
+    class RoundAuthorYear(AuthorYearReferenceStyle):
+        bracket_parenthetical: BracketStyle = field(default_factory=round_brackets)
+        bracket_textual: BracketStyle = field(default_factory=round_brackets)
+        bracket_author: BracketStyle = field(default_factory=round_brackets)
+        bracket_label: BracketStyle = field(default_factory=round_brackets)
+        bracket_year: BracketStyle = field(default_factory=round_brackets)
+
+    sphinxcontrib.bibtex.plugin.register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_round",
+                                                RoundAuthorYear)
+
+
+def _tag_edition(app: Any, config: Any) -> None:
+    """``resntk_edition = "student"`` sets the tag ``student`` for ``{only}`` blocks (e.g. in the preface)."""
+    if config.resntk_edition:
+        app.tags.add(config.resntk_edition)
+
+
 def setup(app: Any) -> dict:
+    app.add_config_value("resntk_edition", "", "env")
+    app.connect("config-inited", _tag_edition)
+    _register_round_citations()
+    app.connect("source-read", _source_for_the_build)
+    app.add_role("eval", _make_eval_role(), override=True)
+    app.connect("doctree-resolved", _check_numbered_references)
+    app.connect("build-finished", _write_executed_notebooks)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     app.connect("env-get-updated", _number_appendices, priority=900)
     app.setup_extension("sphinx_exercise")

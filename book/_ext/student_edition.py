@@ -2,8 +2,9 @@
 
 Usage: ``python book/_ext/student_edition.py OUT_CONFIG`` (the Makefile's ``book-student`` target runs it).
 The student edition shares the main build's execution cache, hides solutions (sphinx-exercise's
-``hide_solutions``), and offers no download or source buttons, which would hand out the chapter sources with
-their solutions.
+``hide_solutions``), and offers no download, source, repository or edit button, which would hand out the chapter
+sources with their solutions; no launch button either (a Binder session opens the repository, solutions included).
+The Sphinx tag ``student`` is set, so that pages can say what differs (``{only} student``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ def student_config(root: Path = ROOT) -> dict:
     config["title"] = f"{config['title']} (student edition)"
     config["execute"]["cache"] = os.fspath(root / "_build" / ".jupyter_cache")
     config["html"]["use_edit_page_button"] = False
+    config["html"]["use_repository_button"] = False
+    config["html"]["use_issues_button"] = False
     config["html"]["favicon"] = os.fspath(root / config["html"]["favicon"])
     config["bibtex_bibfiles"] = [os.fspath(root / f) for f in config["bibtex_bibfiles"]]
     sphinx = config["sphinx"]
     sphinx["local_extensions"] = {k: os.fspath(root / v) for k, v in sphinx["local_extensions"].items()}
     sphinx["config"]["hide_solutions"] = True
+    sphinx["config"]["resntk_edition"] = "student"
     sphinx["config"]["html_copy_source"] = False
     sphinx["config"]["html_show_sourcelink"] = False
     sphinx["config"]["html_theme_options"].update(use_download_button=False, use_source_button=False)

@@ -1,6 +1,6 @@
 """One figure style for the whole book, and the few plotting helpers every chapter needs.
 
-Chapters call :func:`use_book_style` once; figures then share sizes, fonts, grids and colours. The helpers draw
+:func:`resntk.book.setup` applies it once per chapter; figures then share sizes, fonts, grids and colours. The helpers draw
 the reference lines the book uses to read rates off log-log plots.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["use_book_style", "palette", "reference_slope", "BOOK_RC"]
+__all__ = ["use_style", "palette", "reference_slope", "BOOK_RC"]
 
 #: Matplotlib settings of the book's figures.
 BOOK_RC: dict[str, object] = {
@@ -31,8 +31,12 @@ BOOK_RC: dict[str, object] = {
 }
 
 
-def use_book_style() -> None:
-    """Apply the book's matplotlib style (:data:`BOOK_RC`) to every figure drawn afterwards."""
+def use_style() -> None:
+    """Apply the book's matplotlib style to every figure drawn afterwards.
+
+    Sizes, fonts, grids and line widths of ``BOOK_RC`` in this module, which
+    :func:`resntk.book.setup` applies at the top of every chapter.
+    """
     import matplotlib as mpl
 
     mpl.rcParams.update(BOOK_RC)
