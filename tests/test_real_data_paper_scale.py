@@ -32,13 +32,27 @@ def _cell(cells: list[str], marker: str) -> str:
 
 
 def _run_paper_section() -> str:
-    """Execute the chapter's setup cell, ``accuracy_vs_depth`` and the paper-scale cell; return what they print."""
+    """Execute the chapter's setup and import cells, ``accuracy_vs_depth`` and the paper-scale cell.
+
+    Returns what they print. ``rn.book.setup()`` changes the session's global state on purpose (dtype, threads,
+    seeds): it is given back afterwards, as the rest of the test session expects it.
+    """
+    import torch
+
     cells = [c.source for c in jupytext.read(CHAPTER).cells if c.cell_type == "code"]
     namespace: dict = {}
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        for marker in ("SCALE = os.environ.get", "def accuracy_vs_depth", 'os.environ.get("RESNTK_DATA")'):
-            exec(compile(_cell(cells, marker), str(CHAPTER), "exec"), namespace)
+    state = torch.get_default_dtype(), torch.get_num_threads(), torch.get_rng_state(), np.random.get_state()
+    try:
+        with contextlib.redirect_stdout(out):
+            for marker in ("rn.book.setup(", "from resntk.regression import", "def accuracy_vs_depth",
+                           'os.environ.get("RESNTK_DATA")'):
+                exec(compile(_cell(cells, marker), str(CHAPTER), "exec"), namespace)
+    finally:
+        torch.set_default_dtype(state[0])
+        torch.set_num_threads(state[1])
+        torch.set_rng_state(state[2])
+        np.random.set_state(state[3])
     return out.getvalue()
 
 

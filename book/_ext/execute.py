@@ -130,16 +130,20 @@ def _open_cache(cache=None):
 
 
 def cached_record(chapter: str, cache=None):
-    """The jupyter-cache record of ``chapter``'s current code with its inline values, or None.
+    """The jupyter-cache record of ``chapter``'s current code with all its inline values, or None.
 
     ``cache`` is a jupyter-cache object or a path (default: the book's cache).
     """
     cache = _open_cache(cache)
+    nb = read_chapter(chapter)
     try:
-        record = cache.match_cache_notebook(read_chapter(chapter))
+        record = cache.match_cache_notebook(nb)
     except KeyError:
         return None
-    return record if "user_expressions" in (record.data or {}) else None
+    stored = (record.data or {}).get("user_expressions")
+    # The cache is keyed on the code cells only: an expression added to the prose needs a new run too.
+    needed = {e for cell in nb.cells if cell.cell_type == "markdown" for e in inline_expressions(cell.source)}
+    return record if stored is not None and needed <= set(stored) else None
 
 
 def executed_notebook(chapter: str, cache=None):

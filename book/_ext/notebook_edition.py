@@ -170,12 +170,13 @@ _CITE_ONE = re.compile(_CITE_LINK)
 def bibliography(root: Path = ROOT) -> dict[str, tuple[str, str]]:
     """``key -> (authors, year)`` of every entry of ``book/references.bib``, authors as cited in the text."""
     from pybtex.database import parse_file
+    from pybtex.richtext import Text
 
     entries = parse_file(str(root / "book" / "references.bib"), bib_format="bibtex").entries
     out = {}
     for key, entry in entries.items():
         people = entry.persons.get("author") or entry.persons.get("editor") or []
-        last = [" ".join(p.prelast_names + p.last_names).replace("{", "").replace("}", "") for p in people]
+        last = [Text.from_latex(" ".join(p.prelast_names + p.last_names)).render_as("text") for p in people]
         if len(last) >= 3:
             authors = f"{last[0]} et al."
         elif len(last) == 2:
