@@ -68,11 +68,9 @@ from resntk.plotting import palette, reference_slope, use_book_style
 from resntk.postln import Insertion, PostLNResNet, fit_readout, insert_block, layer_norm, layer_norm_jacobian
 from resntk.regression import (
     GradientFlowRegressor,
-    RateFit,
     StoppingTime,
     early_stopping_by_validation,
     excess_risk,
-    fit_rate,
     select_stopping_time,
     theoretical_stopping_time,
 )
@@ -110,7 +108,7 @@ __all__ = [
     "NTKCallback", "lr_from_ntk", "kernel_gd_predictions",
     # gradient-flow kernel regression and early stopping
     "GradientFlowRegressor", "StoppingTime", "select_stopping_time", "early_stopping_by_validation",
-    "theoretical_stopping_time", "excess_risk", "RateFit", "fit_rate",
+    "theoretical_stopping_time", "excess_risk",
     # data
     "sphere_uniform", "circle_points", "circle_angles", "project_to_sphere", "one_hot", "KernelSectionTarget",
     "rkhs_target", "random_rkhs_target", "HarmonicTarget", "harmonic_target_circle", "Dataset",

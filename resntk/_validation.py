@@ -206,6 +206,8 @@ def as_float64(x: Any, name: str, device: torch.device | None = None, *, keep_gr
         t = x if keep_grad else x.detach()
         t = t.to(device=device if device is not None else t.device, dtype=DTYPE)
     else:
+        if hasattr(x, "tocsr") or type(x).__module__.startswith("scipy.sparse"):
+            raise TypeError(f"{name}: sparse input is not supported; pass a dense array (e.g. X.toarray())")
         try:
             arr = np.asarray(x)
         except (TypeError, ValueError) as exc:
@@ -216,7 +218,8 @@ def as_float64(x: Any, name: str, device: torch.device | None = None, *, keep_gr
             try:
                 arr = arr.astype(np.float64)
             except (TypeError, ValueError) as exc:
-                raise TypeError(f"{name} must hold real numbers, got an object array that is not numeric") from exc
+                raise TypeError(f"{name} must hold real numbers, got an object array that is not numeric ({exc})"
+                                ) from exc
         if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
                                          or np.issubdtype(arr.dtype, np.floating)):
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
@@ -249,15 +252,21 @@ def as_kernel_matrix(K: Any, name: str, device: torch.device | None = None, *, n
                      n_cols: int | None = None, square: bool = False) -> torch.Tensor:
     """A 2-D float64 Gram matrix, optionally square or of a given number of rows or columns."""
     t = as_float64(K, name, device)
-    if t.ndim != 2 or t.shape[0] < 1 or t.shape[1] < 1:
-        raise ValueError(f"{name} must be a non-empty 2-D Gram matrix, got shape {tuple(t.shape)}")
+    shape = tuple(t.shape)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D Gram matrix, got shape {shape}. Reshape your data: a single row "
+                         "is K.reshape(1, -1)")
+    if t.shape[0] < 1 or t.shape[1] < 1:
+        raise ValueError(f"{name} has {t.shape[1]} feature(s) (shape={shape}) while a minimum of 1 is required: it "
+                         "must be a non-empty Gram matrix")
     if square and t.shape[0] != t.shape[1]:
-        raise ValueError(f"{name} must be a square (n, n) Gram matrix, got shape {tuple(t.shape)}")
+        raise ValueError(f"{name} must be a square (n, n) Gram matrix, got shape {shape}")
     if n_rows is not None and t.shape[0] != n_rows:
-        raise ValueError(f"{name} must have {n_rows} rows, got shape {tuple(t.shape)}")
+        raise ValueError(f"{name} must have {n_rows} rows, got shape {shape}")
     if n_cols is not None and t.shape[1] != n_cols:
-        raise ValueError(f"{name} must have shape (m, n_train={n_cols}) (one column per training point), got "
-                         f"shape {tuple(t.shape)}")
+        raise ValueError(f"{name} has {t.shape[1]} features, but it is expecting {n_cols} features as "
+                         f"input: the cross Gram matrix of shape (m, n_train={n_cols}), one column per training "
+                         "point")
     return t
 
 

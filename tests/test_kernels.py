@@ -773,7 +773,7 @@ EDGE_PAIR = np.array([[1.0, 0.0], [1.0, 1.0]])  # rho0 = 1/sqrt(2)
 
 @pytest.mark.parametrize("scale", [1e155, 1e300, 1e-170, 1e-300])
 def test_normalised_kernel_depends_on_directions_only_for_huge_and_tiny_inputs(scale):
-    """Positive homogeneity (Chapter 4, Proposition `rntk-prop-diag`): the normalised kernel of c x is that of x for
+    """Positive homogeneity (Chapter 4, Proposition `rntk-prop-scalar`): the normalised kernel of c x is that of x for
     every c > 0 representable in float64 (the row norms must neither overflow nor underflow)."""
     ref = residual_ntk(EDGE_PAIR, depth=3, alpha=0.5, normalize=True)
     got = residual_ntk(EDGE_PAIR * scale, depth=3, alpha=0.5, normalize=True)
