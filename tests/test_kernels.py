@@ -12,7 +12,6 @@ References used here, none of them the code under test:
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -568,7 +567,7 @@ def _mp_omega(L, alpha, theta0, dps=40):
 
 
 def test_rounding_near_rho_one_against_mpmath():
-    """Pitfall 12: a deep kernel at a tiny angle. A float64 recursion in rho is off by 2e-7 here; ours is not."""
+    """A deep kernel at a tiny angle. A float64 recursion in rho is off by 2e-7 here; ours is not."""
     theta0 = 1.35e-5
     rho0 = math.cos(theta0)
     exact_theta = math.acos(rho0) if rho0 < 1 else 0.0  # the angle of the float rho0 actually passed

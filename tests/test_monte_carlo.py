@@ -12,6 +12,7 @@ Seeds are averaged because single seeds are noisy. A private NumPy transcription
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -143,8 +144,8 @@ def test_spec_is_frozen_validated_and_shared_by_its_network():
     net = spec.module(2, 8, seed=1, mirrored=False, dtype=torch.float32)
     assert (net.depth, net.alpha, net.trained, net.mirrored, net.dtype) == (3, 0.5, "all", False, torch.float32)
     assert net.spec == spec
-    with pytest.raises(Exception):
-        spec.depth = 4  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.depth = 4  # type: ignore[misc]
     for bad, exc in [(dict(depth=0, alpha=1.0), ValueError), (dict(depth=2, alpha=-1.0), ValueError),
                      (dict(depth=2, alpha=1.0, trained="input"), ValueError), (dict(depth=2.0, alpha=1.0), TypeError)]:
         with pytest.raises(exc):

@@ -7,8 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from resntk.nets import empirical_ntk
-from resntk.nets import TRAINED_GROUPS, ScaledResNet
+from resntk.nets import TRAINED_GROUPS, ScaledResNet, empirical_ntk
 
 
 def sphere(n: int, d: int, seed: int = 0) -> torch.Tensor:

@@ -240,8 +240,7 @@ def test_insert_zero_block_preserves_the_function_and_old_gradients(mirrored, po
 
 
 def test_insert_zero_block_kernel_increment_is_the_output_map_term():
-    from resntk.nets import empirical_ntk
-    from resntk.nets import insert_zero_block
+    from resntk.nets import empirical_ntk, insert_zero_block
 
     net = _trained_net(True, seed=1)
     grown = insert_zero_block(net, 1, seed=2)

@@ -8,9 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from resntk.nets import empirical_ntk
-from resntk.nets import ScaledResNet
-from resntk.nets import History, LossCallback, NTKCallback, PredictionCallback, train
+from resntk.nets import History, LossCallback, NTKCallback, PredictionCallback, ScaledResNet, empirical_ntk, train
 from resntk.regression import GradientFlowRegressor, lr_from_ntk
 
 

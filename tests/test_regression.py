@@ -9,7 +9,6 @@ import scipy.linalg as sla
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.kernel_ridge import KernelRidge

@@ -138,7 +138,9 @@ def one_hot(labels: Any, n_classes: int | None = None, *, centered: bool = False
     array
         Shape ``(n, C)``, float64; torch if ``labels`` is a tensor, NumPy otherwise.
     """
-    y = as_batch(labels, "labels") if np.size(labels) else torch.as_tensor(np.asarray(labels))
+    y = labels.detach() if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+    if y.numel():
+        y = as_batch(y, "labels")
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {tuple(y.shape)}")
     if y.numel() and y.is_floating_point() and not bool((y == torch.round(y)).all()):

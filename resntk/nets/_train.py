@@ -156,7 +156,7 @@ def _predict(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
 def _check_targets(out: torch.Tensor, y: torch.Tensor, loss: str, name: str) -> None:
     """Targets against the model's outputs, once, at step 0 (the output shape is known only after a forward)."""
     if loss == "mse":
-        if y.ndim == 1 and out.ndim == 2 and out.shape[1] == 1 or y.ndim == 2 and y.shape[1] == 1 and out.ndim == 1:
+        if (y.ndim == 1 and out.ndim == 2 and out.shape[1] == 1) or (y.ndim == 2 and y.shape[1] == 1 and out.ndim == 1):
             return
         if tuple(y.shape) != tuple(out.shape):
             raise ValueError(f"{name} must have the shape of the model output {tuple(out.shape)} for loss='mse', "
