@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._validation import as_float64, check_int, check_real
+from .._validation import check_int, check_real
 from ..nets import PostLNResNet
-from ._common import check_model, check_seed, model_input, resolve_position
+from ._common import check_model, check_seed, factor_pair, model_input, resolve_position
 from ._gradients import _phi, _residual
 
 
@@ -129,11 +129,7 @@ def linearized_rademacher(model: PostLNResNet | None = None, position: int | Non
             raise ValueError("pass either (model, position, X) or the factors (rho_tilde=..., phi=...), not both")
         if rho_tilde is None or phi is None:
             raise ValueError("the factor form needs both rho_tilde and phi")
-        r = as_float64(rho_tilde, "rho_tilde")
-        f = as_float64(phi, "phi", r.device)
-        if r.ndim != 2 or f.ndim != 2 or r.shape[0] != f.shape[0] or r.shape[0] < 1:
-            raise ValueError(f"rho_tilde must be (n, d) and phi (n, m) with the same n >= 1, got {tuple(r.shape)} "
-                             f"and {tuple(f.shape)}")
+        r, f = factor_pair(rho_tilde, phi, ("rho_tilde", "phi"))
     else:
         if model is None or X is None:
             raise ValueError("linearized_rademacher needs (model, position, X) or the factors (rho_tilde=..., phi=...)")

@@ -76,6 +76,16 @@ def data(model: PostLNResNet, X: Any, y: Any, loss: str) -> tuple[Tensor, Tensor
     return Xt, targets(model, y, Xt.shape[0], loss)
 
 
+def factor_pair(first: Any, second: Any, names: tuple[str, str]) -> tuple[Tensor, Tensor]:
+    """Precomputed per-sample factors of shapes ``(n, d)`` and ``(n, m)`` with the same ``n >= 1``, float64."""
+    a = as_float64(first, names[0])
+    b = as_float64(second, names[1], a.device)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0] or a.shape[0] < 1:
+        raise ValueError(f"{names[0]} must be (n, d) and {names[1]} (n, m) with the same n >= 1, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    return a, b
+
+
 def check_step(step: Any, name: str = "step") -> float:
     return check_real(step, name, minimum=0.0, strict=True)
 

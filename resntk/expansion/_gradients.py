@@ -29,6 +29,7 @@ from ._common import (
     check_step,
     data,
     default_fd_step,
+    factor_pair,
     model_input,
     ray_kind,
     resolve_position,
@@ -148,11 +149,7 @@ def descent_matrix(model: PostLNResNet | None = None, position: int | None = Non
             raise ValueError("pass either (model, position, X, y) or the factors (rho=..., phi=...), not both")
         if rho is None or phi is None:
             raise ValueError("the factor form needs both rho and phi")
-        r = as_float64(rho, "rho")
-        f = as_float64(phi, "phi", r.device)
-        if r.ndim != 2 or f.ndim != 2 or r.shape[0] != f.shape[0] or r.shape[0] < 1:
-            raise ValueError(f"rho must be (n, d) and phi (n, m) with the same n >= 1, got {tuple(r.shape)} and "
-                             f"{tuple(f.shape)}")
+        r, f = factor_pair(rho, phi, ("rho", "phi"))
         return as_output(r.T @ f / r.shape[0], returns_torch(rho, phi))
     if model is None or X is None or y is None:
         raise ValueError("descent_matrix needs (model, position, X, y) or the factors (rho=..., phi=...)")

@@ -40,38 +40,23 @@ def _time_scale(time_scale: Any, n: int) -> float:
     return check_real(time_scale, "time_scale", minimum=0.0, strict=True)
 
 
-def _times(t: Any) -> tuple[torch.Tensor, bool]:
-    """Stopping times as a 1-D float64 tensor (``inf`` allowed), and whether a scalar was passed."""
-    if isinstance(t, torch.Tensor):
-        t = t.detach().cpu().numpy()
-    arr = np.asarray(t)
-    if arr.dtype == object or np.iscomplexobj(arr) or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"t must be a real number or a 1-D array of real numbers, got dtype {arr.dtype}")
+def _grid(values: Any, name: str, *, steps: bool) -> tuple[torch.Tensor, bool]:
+    """Stopping times (``inf`` allowed) or numbers of steps (integers) as a 1-D float64 tensor, and whether a scalar
+    was passed."""
+    what = "a non-negative integer" if steps else "a non-negative real number"
+    arr = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values)
+    if arr.dtype in (bool, object) or np.iscomplexobj(arr) or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{name} must be {what} or a 1-D array of them, got dtype {arr.dtype}")
     if arr.ndim > 1:
-        raise ValueError(f"t must be a scalar or a 1-D array, got shape {arr.shape}")
+        raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {arr.shape}")
     out = np.atleast_1d(arr).astype(np.float64)
     if out.size == 0:
-        raise ValueError("t must contain at least one stopping time")
+        raise ValueError(f"{name} must contain at least one value")
     if np.isnan(out).any():
-        raise ValueError("t must not contain NaN")
+        raise ValueError(f"{name} must not contain NaN")
     if (out < 0).any():
-        raise ValueError(f"t must be non-negative, got min(t) = {out.min()}")
-    return torch.from_numpy(out), arr.ndim == 0
-
-
-def _steps(steps: Any) -> tuple[torch.Tensor, bool]:
-    """Numbers of gradient-descent steps as a 1-D float64 tensor of non-negative integers."""
-    if isinstance(steps, torch.Tensor):
-        steps = steps.detach().cpu().numpy()
-    arr = np.asarray(steps)
-    if arr.dtype in (bool, object) or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise TypeError(f"steps must be a non-negative integer or a 1-D array of them, got dtype {arr.dtype}")
-    if arr.ndim > 1:
-        raise ValueError(f"steps must be a scalar or a 1-D array, got shape {arr.shape}")
-    out = np.atleast_1d(arr).astype(np.float64)
-    if out.size == 0:
-        raise ValueError("steps must contain at least one value")
-    if not np.isfinite(out).all() or (out < 0).any() or (out != np.round(out)).any():
+        raise ValueError(f"{name} must be non-negative, got min({name}) = {out.min()}")
+    if steps and (not np.isfinite(out).all() or (out != np.round(out)).any()):
         raise ValueError("steps must be finite non-negative integers (use t=numpy.inf for the interpolant)")
     return torch.from_numpy(out), arr.ndim == 0
 
@@ -224,9 +209,9 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
         if self.t is not None and self.steps is not None:
             raise ValueError("set at most one of t (gradient flow) and steps (gradient descent)")
         if self.t is not None:
-            _times(self.t)
+            _grid(self.t, "t", steps=False)
         if self.steps is not None:
-            _steps(self.steps)
+            _grid(self.steps, "steps", steps=True)
         self._device = resolve_device(self.device, X)
         for attr in ("X_fit_", "n_features_in_"):
             self.__dict__.pop(attr, None)
@@ -280,13 +265,13 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
                                  "set t (or steps) in the constructor")
             t, steps = self.t, self.steps
         if steps is not None:
-            k, scalar = _steps(steps)
+            k, scalar = _grid(steps, "steps", steps=True)
             bound = 2.0 * self.time_scale_ / self.lambda_max_
             if self.lr_ >= bound:
                 raise ValueError(f"lr = {self.lr_:.6g} is not below the stability bound 2 s / lambda_max = "
                                  f"{bound:.6g}: gradient descent would diverge (use lr='auto' or lr_from_ntk)")
             return gd_filter(self._lam, self._keep, k.to(self._lam.device), self.lr_, self.time_scale_), scalar
-        times, scalar = _times(t)
+        times, scalar = _grid(t, "t", steps=False)
         return flow_filter(self._lam, self._keep, times.to(self._lam.device), self.time_scale_), scalar
 
     def _finish(self, out: torch.Tensor, scalar: bool, torch_out: bool) -> Any:
