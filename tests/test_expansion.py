@@ -58,7 +58,7 @@ def _rel(a: float, b: float) -> float:
 # ----------------------------------------------------------------------------------------------- rho and G
 
 
-def test_descent_matrix_equals_the_autodiff_gradient(toy, expanded) -> None:
+def test_jumpboard_prop_first_order_descent_matrix_is_the_autodiff_gradient(toy, expanded) -> None:
     # Proposition jumpboard-prop-first-order: G_S from rho phi^T equals grad_{W2} R_S at W2 = 0, exact to rounding
     G = descent_matrix(expanded, 1, toy.X, toy.y)
     W2 = expanded.blocks[1].linear2.weight
@@ -127,7 +127,7 @@ def test_descent_matrix_from_precomputed_factors(toy, expanded) -> None:
 # ----------------------------------------------------------------------------------------------- directional derivative
 
 
-def test_directional_derivative_matches_central_differences(toy, expanded) -> None:
+def test_jumpboard_prop_first_order_derivative_matches_central_differences(toy, expanded) -> None:
     # Proposition jumpboard-prop-first-order: r'(0) = <V, G_S> against central finite differences, <= 1e-4 relative
     gen = torch.Generator().manual_seed(3)
     for _ in range(3):
@@ -174,7 +174,7 @@ def test_directional_derivative_for_cross_entropy() -> None:
     torch.testing.assert_close(descent_matrix(exp, 2, X, y, loss="cross_entropy"), grad, rtol=1e-10, atol=1e-16)
 
 
-def test_zero_initialisation_trap_kills_every_first_order_derivative(toy, expanded) -> None:
+def test_jumpboard_prop_trap_kills_every_first_order_derivative(toy, expanded) -> None:
     # Proposition jumpboard-prop-trap: at W1 = b1 = W2 = 0 all gradients are exactly 0, and G_S = 0 exactly
     trapped = copy.deepcopy(expanded)
     with torch.no_grad():
@@ -209,7 +209,7 @@ def test_curvature_second_difference_matches_autodiff(toy, expanded) -> None:
 # ----------------------------------------------------------------------------------------------- the jumpboard
 
 
-def test_jumpboard_quadratic_bound_holds_on_the_training_risk(toy, expanded) -> None:
+def test_jumpboard_thm_jumpboard_quadratic_bound_holds_on_the_training_risk(toy, expanded) -> None:
     # Theorem jumpboard-thm-jumpboard: with beta >= r'' on [0, t*], r(t*) <= r(0) - kappa^2 / (2 beta)
     jb = jumpboard(expanded, 1, toy.X, toy.y)
     G = descent_matrix(expanded, 1, toy.X, toy.y)
@@ -304,7 +304,7 @@ def test_jumpboard_refuses_bad_input(toy, expanded) -> None:
 # ----------------------------------------------------------------------------------------------- Rademacher surrogate
 
 
-def test_surrogate_monte_carlo_agrees_with_the_closed_form(toy, expanded) -> None:
+def test_capacity_prop_closed_form_agrees_with_monte_carlo(toy, expanded) -> None:
     # Proposition capacity-prop-closed-form: E||sum eps_i J_i||_F^2 = sum ||J_i||^2 exactly, so the MC second moment
     # must agree with the closed form within its standard error; the first moment lies in [bound / sqrt 2, bound]
     s = linearized_rademacher(expanded, 1, toy.X, radius=1.0, n_draws=400, seed=0)
@@ -333,7 +333,7 @@ def test_surrogate_against_exact_enumeration_of_signs() -> None:
     assert mc.bound == bound
 
 
-def test_surrogate_scales_as_one_over_root_n(toy, expanded) -> None:
+def test_capacity_cor_rate_surrogate_scales_as_one_over_root_n(toy, expanded) -> None:
     small = linearized_rademacher(expanded, 1, toy.X[:250], radius=1.0, n_draws=50)
     large = linearized_rademacher(expanded, 1, toy.X, radius=1.0, n_draws=50)
     assert small.bound * math.sqrt(250) == pytest.approx(large.bound * math.sqrt(1000), rel=0.15)
@@ -352,7 +352,7 @@ def test_surrogate_rejects_bad_input(expanded, toy) -> None:
 # ----------------------------------------------------------------------------------------------- test-risk bounds
 
 
-def test_route_i_terms() -> None:
+def test_testrisk_thm_route_i_terms() -> None:
     # Theorem testrisk-thm-route-i: -Delta + eps_opt + 4 R + 2B sqrt(ln(1/delta)/2n) + 2B sqrt(ln(1/delta)/2n_te)
     b = route_i_bound(0.01, 0.002, 1000, 500, loss_bound=2.0, delta=0.05, eps_opt=0.001)
     conf = 2 * 2.0 * math.sqrt(math.log(20) / 2000) + 2 * 2.0 * math.sqrt(math.log(20) / 1000)
@@ -380,7 +380,7 @@ def test_bounds_vectorise_over_n_and_become_non_vacuous() -> None:
     assert b2.total.shape == n.shape and np.all(np.diff(b2.total) < 0)
 
 
-def test_route_ii_terms_both_forms() -> None:
+def test_testrisk_thm_route_ii_terms_both_forms() -> None:
     # Theorem testrisk-thm-route-ii: -Delta_S + eps_opt + 2 Phi
     a = route_ii_bound(0.02, 0.001, 0.003, 1000, 400, loss_bound=1.5, delta=0.1)
     phi = 2 * 0.001 + 2 * 0.003 + 1.5 * math.sqrt(0.5 * (1 / 1000 + 1 / 400) * math.log(20))

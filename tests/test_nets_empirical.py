@@ -81,7 +81,7 @@ def test_linear_model_closed_form_k_times_inner_product():
 
 
 # ------------------------------------------------------------------------------------------- properties
-def test_mirrored_ntk_at_initialisation_equals_the_single_copy_ntk():
+def test_ntk_prop_mirror_kernel_at_initialisation_equals_the_single_copy_kernel():
     """Theta of (f1 - f2)/sqrt2 is (Theta1 + Theta2)/2 = Theta1 at theta_0 (Chapter 3, Proposition `ntk-prop-mirror`)."""
     x = sphere(6, 4)
     mirrored = ScaledResNet(4, 64, depth=3, alpha=0.5, mirrored=True, seed=9)
@@ -206,3 +206,13 @@ def test_the_kernel_is_a_plain_tensor_outside_autograd(trained):
     net = ScaledResNet(3, 8, depth=2, alpha=1.0, trained=trained)
     x = sphere(4, 3, 15)
     assert not empirical_ntk(net, x).requires_grad and not empirical_ntk(net, x, method="jacobian").requires_grad
+
+
+def test_jacobian_path_runs_through_a_forward_that_validates_its_input():
+    """PostLNResNet.forward checks its input; under vmap the finiteness check is skipped, not an error."""
+    from resntk.nets import PostLNResNet
+
+    model = PostLNResNet(3, 4, hidden=5, depth=2, seed=1)
+    x = sphere(6, 3, 16)
+    K = empirical_ntk(model, x)
+    torch.testing.assert_close(K, autograd_loop_ntk(model, x, x), rtol=1e-11, atol=1e-12)

@@ -65,7 +65,7 @@ def test_postln_prop_ln_facts_reference_value() -> None:
 
 
 @pytest.mark.parametrize("eps", [0.0, 1e-5, 1e-2])
-def test_layer_norm_jacobian_matches_autodiff_and_spectrum(eps: float) -> None:
+def test_capacity_lem_jacobian_matches_autodiff_and_spectrum(eps: float) -> None:
     torch.manual_seed(1)
     z = torch.randn(16, dtype=torch.float64) * 2 + 0.7
     J = layer_norm_jacobian(z, eps)
@@ -145,7 +145,7 @@ def test_forward_pieces_compose(device: str) -> None:
     torch.testing.assert_close(h @ model.readout.weight.T, f, rtol=1e-12, atol=1e-12)
 
 
-def test_post_normalisation_bounds_every_stream_independently_of_the_weights() -> None:
+def test_postln_cor_bounded_every_stream_whatever_the_weights() -> None:
     # Corollary postln-cor-bounded: ||h_k|| <= sqrt(d) at every layer, whatever the weights
     model = PostLNResNet(6, 12, hidden=16, depth=5, seed=0)
     with torch.no_grad():
@@ -251,7 +251,7 @@ def test_fit_readout_is_the_ridge_solution() -> None:
 
 @pytest.mark.parametrize("init", INSERT_INITS)
 @pytest.mark.parametrize("position", [0, 1, 2, 3])
-def test_insertion_preserves_the_function_exactly_at_eps_zero(init: str, position: int) -> None:
+def test_postln_prop_preserve_insertion_is_exact_at_eps_zero(init: str, position: int) -> None:
     # Proposition postln-prop-preserve: exact (to float rounding) when eps = 0, at every position, with biases
     model = PostLNResNet(10, 16, hidden=32, depth=3, eps=0.0, bias_std=0.5, seed=2)
     x = torch.randn(256, 10, dtype=torch.float64)
@@ -264,7 +264,7 @@ def test_insertion_preserves_the_function_exactly_at_eps_zero(init: str, positio
 
 
 @pytest.mark.parametrize("eps", [1e-8, 1e-5, 1e-3])
-def test_insertion_preserves_the_function_to_order_eps(eps: float) -> None:
+def test_postln_prop_preserve_insertion_to_order_eps(eps: float) -> None:
     # tolerance 10 eps with biased old blocks (5.6e-7 at eps = 1e-5) ...
     x = torch.randn(256, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     biased = PostLNResNet(10, 16, hidden=32, depth=3, eps=eps, bias_std=0.5, seed=3)
@@ -277,7 +277,7 @@ def test_insertion_preserves_the_function_to_order_eps(eps: float) -> None:
     assert d_free < d_biased
 
 
-def test_affine_insertion_reports_the_measured_change() -> None:
+def test_postln_prop_affine_insertion_reports_the_measured_change() -> None:
     # Proposition postln-prop-affine: affine LayerNorm breaks preservation; it is measured, not claimed
     model = PostLNResNet(10, 16, hidden=32, depth=3, affine=True, seed=0)
     _perturb_affine(model)
@@ -343,7 +343,7 @@ def test_insert_block_returns_a_new_model_and_records_the_block() -> None:
     assert torch.equal(insert_block(model, 2, 24, seed=5).blocks[2].linear1.weight, blk.linear1.weight)
 
 
-def test_insert_block_refuses_the_zero_initialisation_trap() -> None:
+def test_postln_prop_trap_insert_block_refuses_the_zero_initialisation() -> None:
     model = PostLNResNet(4, 6, hidden=8, depth=2)
     for bad in ("zero_both", "zero_all", "ZERO"):
         with pytest.raises(ValueError, match="zero-initialisation trap"):

@@ -90,7 +90,7 @@ def test_prop_norm_growth_one_plus_alpha_squared_to_the_depth():
 # ------------------------------------------------------------------------------------------- mirroring
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("width,depth", [(1, 1), (7, 3), (33, 4), (129, 2)])
-def test_mirrored_output_is_exactly_zero_at_initialisation(dtype, width, depth):
+def test_ntk_prop_mirror_output_is_exactly_zero_at_initialisation(dtype, width, depth):
     x = torch.randn(37, 3, dtype=torch.float64)
     net = ScaledResNet(3, width, depth=depth, alpha=0.7, dtype=dtype, seed=width)
     out = net(x)
@@ -218,7 +218,7 @@ def _trained_net(mirrored: bool, seed: int = 0) -> ScaledResNet:
 
 @pytest.mark.parametrize("mirrored", [True, False])
 @pytest.mark.parametrize("position", [0, 2, 3])
-def test_insert_zero_block_preserves_the_function_and_old_gradients(mirrored, position):
+def test_synth_prop_insertion_preserves_the_function_and_old_gradients(mirrored, position):
     from resntk.nets import insert_zero_block
 
     net = _trained_net(mirrored)
@@ -239,7 +239,7 @@ def test_insert_zero_block_preserves_the_function_and_old_gradients(mirrored, po
         assert g_new[1][position].abs().max() > 0                  # V_star: can learn
 
 
-def test_insert_zero_block_kernel_increment_is_the_output_map_term():
+def test_synth_prop_insertion_kernel_increment_is_the_output_map_term():
     from resntk.nets import empirical_ntk, insert_zero_block
 
     net = _trained_net(True, seed=1)

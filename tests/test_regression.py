@@ -57,7 +57,7 @@ def reference_flow(K, Kt, y, t, s):
 # ---------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("time_scale,s", [("n", 40.0), ("none", 1.0), (7.5, 7.5)])
-def test_eigen_path_equals_expm(problem, time_scale, s):
+def test_kreg_prop_closed_form_equals_expm(problem, time_scale, s):
     X, Xt, y, K, Kt = problem
     model = GradientFlowRegressor(time_scale=time_scale).fit(K, y)
     for t in (0.3, 5.0, 80.0, 2000.0):
@@ -135,7 +135,7 @@ def test_gd_default_step_and_stability_bound(problem):
     unstable.predict(Kt, t=1.0)
 
 
-def test_kernel_ridge_agreement_where_the_filters_coincide():
+def test_kreg_prop_ridge_agreement_where_the_filters_coincide():
     # Gram = c * I: a single eigenvalue lambda = c, where the flow filter (1 - e^{-lambda t/n})/lambda equals the
     # ridge filter 1/(lambda + a) for a = lambda / (e^{lambda t/n} - 1).
     rng = np.random.default_rng(4)

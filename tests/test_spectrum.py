@@ -69,7 +69,7 @@ def test_odd_harmonic_vanishes_like_T_log_T():
 
 
 @pytest.mark.parametrize("dim", [2, 3, 4, 7])
-def test_gegenbauer_recurrence_matches_scipy(dim):
+def test_harm_def_gegenbauer_recurrence_matches_scipy(dim):
     t = np.linspace(-1, 1, 101)
     for k in range(0, 30):
         p = gegenbauer(k, dim, t)
@@ -84,7 +84,7 @@ def test_gegenbauer_recurrence_matches_scipy(dim):
         assert p[-1] == pytest.approx(1.0, abs=1e-14)
 
 
-def test_funk_hecke_polynomial_kernels_exact():
+def test_harm_thm_funk_hecke_polynomial_kernels_exact():
     # t^2 on S^2 = (1/3) P_0 + (2/3) P_2: mu_0 = 1/3, mu_2 = (2/3)(2/5)/2 = 2/15
     mu = np.asarray(funk_hecke_eigenvalues(lambda t: t**2, dim=3, max_degree=5))
     np.testing.assert_allclose(mu, [1 / 3, 0, 2 / 15, 0, 0, 0], atol=1e-14)
@@ -95,7 +95,7 @@ def test_funk_hecke_polynomial_kernels_exact():
 
 
 @pytest.mark.parametrize("dim", [3, 5, 8])
-def test_mercer_trace_identity(dim):
+def test_harm_thm_addition_mercer_trace_identity(dim):
     """sum_k N(d, k) mu_k = kappa(1) (the addition theorem at x = x')."""
     mu = np.asarray(funk_hecke_eigenvalues(lambda t: torch.exp(2 * t), dim=dim, max_degree=60))
     total = sum(multiplicity(k, dim) * mu[k] for k in range(61))
@@ -128,7 +128,7 @@ def test_funk_hecke_on_s2_matches_gram_eigenvalues():
     assert fit_power_law(j, mercer[j]).exponent == pytest.approx(-1.5, abs=0.15)
 
 
-def test_multiplicities():
+def test_harm_prop_dimension_multiplicities():
     assert [multiplicity(k, 2) for k in range(5)] == [1, 2, 2, 2, 2]
     assert [multiplicity(k, 3) for k in range(6)] == [2 * k + 1 for k in range(6)]
     for d in (2, 3, 4, 6, 11):
