@@ -1,7 +1,7 @@
 r"""One power-law fit, with a confidence interval for the exponent: eigenvalue decay, error rates, widths.
 
 Book: Chapter 2 ("Kernel regression, the RKHS and early stopping"), Corollary `kreg-cor-rate`; Chapter 7 ("Minimax
-optimality and the cost of overfitting"), Theorem `minimax-thm-deep`; Appendix B, Example `harm-ex-circle`.
+optimality and the cost of overfitting"), Theorem `minimax-thm-deep`; Appendix B, Exercise `harm-ex-circle`.
 """
 
 from __future__ import annotations
