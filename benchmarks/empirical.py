@@ -1,4 +1,4 @@
-"""Empirical NTK of a ScaledResNet: layer-Gram fast path vs the general vmap(jacrev) path, side by side.
+"""Empirical NTK of a ScaledResNet: its own layer-Gram method vs the general vmap(jacrev) path, side by side.
 
 Usage::
 
@@ -16,8 +16,7 @@ import time
 
 import torch
 
-from resntk.empirical import empirical_ntk
-from resntk.models import ScaledResNet
+from resntk.nets import ScaledResNet, empirical_ntk
 
 
 def best_time(fn, repeat: int) -> float:
@@ -41,20 +40,20 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(n, d, generator=gen, dtype=torch.float64)
     x = (x / x.norm(dim=1, keepdim=True)).to(args.device)
-    net = ScaledResNet(d, width, depth, 0.5, trained="hidden", mirrored=True, device=args.device, seed=0)
+    net = ScaledResNet(d, width, depth=depth, alpha=0.5, trained="hidden", mirrored=True, device=args.device, seed=0)
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
 
-    fast = empirical_ntk(net, x, method="layer_gram")
+    fast = empirical_ntk(net, x, method="model")
     ref = empirical_ntk(net, x, method="jacobian")
     rel = ((fast - ref).abs().max() / ref.abs().max()).item()
-    t_fast = best_time(lambda: empirical_ntk(net, x, method="layer_gram"), args.repeat)
+    t_fast = best_time(lambda: empirical_ntk(net, x, method="model"), args.repeat)
     t_jac = best_time(lambda: empirical_ntk(net, x, method="jacobian"), args.repeat)
 
     print(f"empirical NTK, ScaledResNet width={width} depth={depth} (mirrored, hidden: {n_params:,} trained "
           f"parameters), {n} inputs, float64, {args.device}, torch threads={torch.get_num_threads()}")
     print(f"  jacobian   (vmap of jacrev): {t_jac * 1e3:10.2f} ms")
-    print(f"  layer_gram (Gram products) : {t_fast * 1e3:10.2f} ms")
-    print(f"  speed-up layer_gram / jacobian: {t_jac / t_fast:.1f}x   (target >= 20x at width 256, depth 4, 64 inputs)")
+    print(f"  ScaledResNet.ntk (layer Gram): {t_fast * 1e3:10.2f} ms")
+    print(f"  speed-up ntk method / jacobian: {t_jac / t_fast:.1f}x   (target >= 20x at width 256, depth 4, 64 inputs)")
     print(f"  max |difference| / max |Theta|: {rel:.2e}   (target <= 1e-10)")
 
 
@@ -72,24 +71,25 @@ def matmul_flops(size: int = 1024, repeat: int = 3) -> float:
 
 
 def measure(quick: bool = False) -> list:
-    """Empirical-NTK rows: layer_gram against vmap(jacrev) and against the Jacobian-Gram FLOP floor."""
+    """Empirical-NTK rows: ScaledResNet.ntk against vmap(jacrev) and against the Jacobian-Gram FLOP floor."""
     from _table import Row  # noqa: PLC0415
 
     width, depth, n, d = (64, 2, 16, 8) if quick else (256, 4, 64, 8)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(n, d, generator=gen, dtype=torch.float64)
     x = x / x.norm(dim=1, keepdim=True)
-    net = ScaledResNet(d, width, depth, 0.5, trained="hidden", mirrored=True, seed=0)
+    net = ScaledResNet(d, width, depth=depth, alpha=0.5, trained="hidden", mirrored=True, seed=0)
     n_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
     repeat = 2 if quick else 3
-    t_fast = best_time(lambda: empirical_ntk(net, x, method="layer_gram"), repeat)
+    t_fast = best_time(lambda: empirical_ntk(net, x, method="model"), repeat)
     t_jac = best_time(lambda: empirical_ntk(net, x, method="jacobian"), repeat)
     flops = matmul_flops(256 if quick else 1024)
     floor = 2.0 * n * n * n_params / flops            # the Gram product J J^T alone, at matmul speed
     where = f"m={width}, L={depth}, {n} inputs"
     return [
-        Row("empirical NTK", f"vmap(jacrev) vs layer_gram ({where})", t_jac * 1e3, "ms", "layer_gram",
+        Row("empirical NTK", f"vmap(jacrev) vs ScaledResNet.ntk, layer Gram ({where})", t_jac * 1e3, "ms",
+            "ScaledResNet.ntk",
             t_fast * 1e3, ">= 20x" if not quick else "", None if quick else t_jac / t_fast >= 20),
-        Row("empirical NTK", f"layer_gram vs FLOP floor ({where}, P={n_params:,})", t_fast * 1e3, "ms",
+        Row("empirical NTK", f"ScaledResNet.ntk vs FLOP floor ({where}, P={n_params:,})", t_fast * 1e3, "ms",
             f"2n^2P / {flops / 1e9:.1f} GFLOP/s", floor * 1e3, "", None),
     ]

@@ -1,15 +1,15 @@
 """Benchmark: three ways to compute the descent matrix for a sweep over draws of W1.
 
-The width x data sweep of the depth-expansion chapter (note §6, experiment 8, and its timing remark)
-needs :math:`\\hat{\\mathfrak G}_S = \\frac1n\\sum_i \\rho_i\\varphi_i^\\top` for many draws of the inserted
-block's :math:`W_1`.  Compared side by side in one run, on the note's toy (§5):
+The width x data sweep of the book's Chapter 14 ("Width, data and depth jointly") needs
+:math:`\\hat{\\mathfrak G}_S = \\frac1n\\sum_i \\rho_i\\varphi_i^\\top` for many draws of the inserted
+block's :math:`W_1`.  Compared side by side in one run, on the book's depth-expansion toy:
 
 * ``precomputed rho``: :math:`\\rho` once per data draw (one backward pass), then one matrix product
-  per draw of :math:`W_1` (what :func:`resntk.expansion.descent_matrix_from` is for);
+  per draw of :math:`W_1` (``resntk.expansion.descent_matrix(rho=..., phi=...)``);
 * ``autodiff per draw``: insert the block and back-propagate through the whole network per draw
   (:func:`resntk.expansion.descent_matrix`);
 * ``finite differences``: central differences of the risk for every entry of :math:`W_2`
-  (:math:`2dm` risk evaluations per draw), the naive approach the note warns against.
+  (:math:`2dm` risk evaluations per draw), the naive approach.
 
 All three must agree (the script checks it); the ratios are wall-clock per draw relative to
 ``precomputed rho``.  Run ``python benchmarks/expansion.py`` (a few seconds on 2 cores) or ``--quick`` (about 1 s).
@@ -23,14 +23,9 @@ import time
 
 import torch
 
-from resntk.expansion import (
-    backprop_residual,
-    descent_matrix,
-    descent_matrix_from,
-    make_expansion_toy,
-    risk_along_ray,
-)
-from resntk.postln import insert_block
+from resntk.book._experiments import make_expansion_toy
+from resntk.expansion import backprop_residual, descent_matrix, risk_along_ray
+from resntk.nets import insert_block
 
 
 def _draw(d: int, m: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,7 +43,7 @@ def main() -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
     toy = make_expansion_toy(n=n, n_test=10, seed=0)
-    d, p = toy.model.d, 1
+    d, p = toy.model.width, 1
     seeds = list(range(draws))
 
     def expanded_for(seed: int):
@@ -68,7 +63,7 @@ def main() -> None:
     for s in seeds:
         W1, b1 = _draw(d, m, s)
         phi = torch.relu(hp @ W1.T + b1) / math.sqrt(m)
-        G_pre.append(descent_matrix_from(rho, phi))
+        G_pre.append(descent_matrix(rho=rho, phi=phi))
     t_pre = (time.perf_counter() - t0) / draws
 
     # (b) autodiff through the whole network for every draw

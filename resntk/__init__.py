@@ -1,126 +1,46 @@
-"""resntk — companion package of the executable textbook on residual networks.
+r"""resntk -- companion package of the executable textbook on residual networks.
 
-The public surface is re-exported here; every name is documented with the mathematics it implements and the
-chapter of the book where it is used.
+The package pairs finite residual networks with their infinite-width kernels and the kernel methods that the wide
+networks track, for the two results the book is about: branch scaling :cite:`yu2026branch` (Part II) and depth
+expansion :cite:`cheng2026depth` (Part III).
+
+Subpackages, one concern each:
+
+* :mod:`resntk.nets` -- the scaled and the post-normalised ResNet, the spec :func:`scaled_resnet` that pairs a
+  network with its kernel, the empirical NTK, block insertion, the training loop;
+* :mod:`resntk.kernels` -- the analytic residual NNGP and NTK and their infinite-depth limits;
+* :mod:`resntk.spectrum` -- Mercer eigenvalues on the sphere and power-law fits;
+* :mod:`resntk.regression` -- kernel gradient flow and descent, early stopping, risks;
+* :mod:`resntk.data` -- points on the sphere, targets, and the data sets;
+* :mod:`resntk.expansion` -- the residual at an insertion point, the jumpboard, capacity, test-risk bounds;
+* :mod:`resntk.book` -- what the chapters use besides the mathematics: the session setup of every chapter's first
+  cell, the figure style, explorers, progress bars, and the book's experiment helpers.
+
+The top level re-exports only the handful of names a reader uses most; everything else is reached through its
+subpackage (``resntk.kernels.kappa1``, ``resntk.nets.History``, ...).
+
+The array rule
+--------------
+The array type of an output follows that of the inputs: torch in, torch out (float64 for kernels and kernel
+methods, on the device the work ran on); NumPy in, NumPy out. Inside, everything is a torch float64 tensor,
+converted exactly once at the boundary. Networks are ``torch.nn.Module`` objects and take tensors; the data loaders,
+which have no array input, return torch tensors. Every public function checks its arguments once, on entry, and a
+bad argument raises ``TypeError`` or ``ValueError`` naming it.
 """
 
-from __future__ import annotations
+from . import book, data, expansion, kernels, nets, regression, spectrum
+from .data import sphere_uniform
+from .kernels import residual_ntk
+from .nets import PostLNResNet, ScaledResNet, empirical_ntk, insert_block, scaled_resnet, train
+from .regression import GradientFlowRegressor
 
-from resntk.expansion import (
-    EqualComputeResult,
-    ExpansionToy,
-    Jumpboard,
-    RademacherSurrogate,
-    RiskBound,
-    backprop_residual,
-    block_features,
-    block_gradients,
-    curvature_along_ray,
-    descent_matrix,
-    descent_matrix_from,
-    directional_derivative,
-    equal_compute_comparison,
-    finite_difference_derivative,
-    jumpboard,
-    linearized_rademacher,
-    linearized_rademacher_bound,
-    linearized_rademacher_mc,
-    make_expansion_toy,
-    output_gradient,
-    risk_along_ray,
-    route_i_bound,
-    route_ii_bound,
-)
-from resntk import book
-from resntk.data import (
-    ChecksumError,
-    Dataset,
-    HarmonicTarget,
-    KernelSectionTarget,
-    circle_angles,
-    circle_points,
-    harmonic_target_circle,
-    load_cifar100,
-    load_digits_sphere,
-    load_mnist,
-    load_mnist1d,
-    one_hot,
-    parse_idx,
-    project_to_sphere,
-    random_rkhs_target,
-    rkhs_target,
-    sphere_uniform,
-)
-from resntk.empirical import empirical_ntk
-from resntk.kernels import (
-    ResidualKernel,
-    ResidualKernelTable,
-    infinite_depth_ntk,
-    kappa0,
-    kappa1,
-    ode_kernel,
-    residual_ntk,
-    residual_ntk_scalar,
-    two_layer_ntk,
-)
-from resntk.models import ScaledResNet, insert_zero_block
-from resntk.postln import Insertion, PostLNResNet, fit_readout, insert_block, layer_norm, layer_norm_jacobian
-from resntk.regression import (
-    GradientFlowRegressor,
-    RateFit,
-    StoppingTime,
-    early_stopping_by_validation,
-    excess_risk,
-    fit_rate,
-    select_stopping_time,
-    theoretical_stopping_time,
-)
-from resntk.spectrum import (
-    PowerLawFit,
-    fit_power_law,
-    fourier_coefficients,
-    funk_hecke_eigenvalues,
-    gegenbauer,
-    multiplicity,
-    repeat_by_multiplicity,
-)
-from resntk.train import (
-    Callback,
-    History,
-    LossCallback,
-    NTKCallback,
-    PredictionCallback,
-    kernel_gd_predictions,
-    lr_from_ntk,
-    train,
-)
-
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "__version__",
-    # analytic residual kernels and their spectra (Part II)
-    "kappa0", "kappa1", "two_layer_ntk", "residual_ntk", "residual_ntk_scalar", "ResidualKernel",
-    "ResidualKernelTable", "ode_kernel", "infinite_depth_ntk",
-    "fourier_coefficients", "funk_hecke_eigenvalues", "gegenbauer", "multiplicity", "repeat_by_multiplicity",
-    "fit_power_law", "PowerLawFit",
-    # scaled ResNets, empirical NTK and training (Parts I-II)
-    "ScaledResNet", "insert_zero_block", "empirical_ntk", "train", "History", "Callback", "LossCallback", "PredictionCallback",
-    "NTKCallback", "lr_from_ntk", "kernel_gd_predictions",
-    # gradient-flow kernel regression and early stopping
-    "GradientFlowRegressor", "StoppingTime", "select_stopping_time", "early_stopping_by_validation",
-    "theoretical_stopping_time", "excess_risk", "RateFit", "fit_rate",
-    # data
-    "sphere_uniform", "circle_points", "circle_angles", "project_to_sphere", "one_hot", "KernelSectionTarget",
-    "rkhs_target", "random_rkhs_target", "HarmonicTarget", "harmonic_target_circle", "Dataset",
-    "load_digits_sphere", "load_mnist1d", "load_mnist", "load_cifar100", "parse_idx", "ChecksumError",
-    # depth expansion (Part III)
-    "PostLNResNet", "insert_block", "Insertion", "fit_readout", "layer_norm", "layer_norm_jacobian",
-    "backprop_residual", "block_features", "descent_matrix", "descent_matrix_from", "block_gradients",
-    "directional_derivative", "finite_difference_derivative", "risk_along_ray", "curvature_along_ray",
-    "jumpboard", "Jumpboard", "output_gradient", "linearized_rademacher", "linearized_rademacher_bound",
-    "linearized_rademacher_mc", "RademacherSurrogate", "route_i_bound", "route_ii_bound", "RiskBound",
-    "equal_compute_comparison", "EqualComputeResult", "make_expansion_toy", "ExpansionToy",
-    # what the chapters use: session setup, figure style, explorers, progress bars
-    "book",
+    # subpackages
+    "nets", "kernels", "spectrum", "regression", "data", "expansion", "book",
+    # the names used most
+    "scaled_resnet", "ScaledResNet", "PostLNResNet", "residual_ntk", "empirical_ntk", "train", "insert_block",
+    "GradientFlowRegressor", "sphere_uniform",
 ]

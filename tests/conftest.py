@@ -1,4 +1,4 @@
-"""Test-suite configuration: tests marked ``slow`` run only when asked for.
+"""Test-suite configuration: one torch thread, and tests marked ``slow`` run only when asked for.
 
 ``RESNTK_SLOW=1`` (CI sets it) or an explicit ``-m slow`` selects them; by default they are skipped so that
 ``pytest`` stays fast while developing.
@@ -10,6 +10,13 @@ import os
 import shutil
 
 import pytest
+import torch
+
+# One intra-op thread for the whole suite: the tests run many small tensor operations, and on a shared 2-core
+# machine torch's thread pool makes each of them wait at a barrier (a 2001 x 3 kernel recursion at depth 1e4 took
+# 0.8 s on one thread and 10 s on two under load; benchmarks/kernels.py reports the same effect). This is test
+# configuration: the library itself never changes the global thread count.
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,27 +1,29 @@
 """The API reference (book/appendix-api.md) documents every public name of resntk, and nothing else.
 
-The page is written by hand, one autodoc directive per name, grouped by the module that defines the name. These
-tests keep it in step with the code:
+The page is written by hand, one autodoc directive per name, grouped by the public subpackage that exports the name
+(``resntk.nets``, ``resntk.kernels``, ...; the code lives in private ``_*.py`` modules). These tests keep it in step
+with the code:
 
-* every name in ``resntk.__all__`` and in the ``__all__`` of every public module is documented on the page, in
-  the section of the module that defines it, with the directive that fits its kind (function, class, data);
-* every name the page documents exists, is public (in its module's ``__all__``) and is defined in that module;
-* every public module has a section with an ``automodule`` directive (its docstring), and nothing is documented
-  twice.
+* every name in the ``__all__`` of every public subpackage is documented on the page, in the section of that
+  subpackage, with the directive that fits its kind (function, class, exception, data);
+* every name the page documents exists and is in its subpackage's ``__all__``;
+* every public subpackage has a section with an ``automodule`` directive (its docstring), and nothing is documented
+  twice;
+* every name of ``resntk.__all__`` is a subpackage or a re-export of a name documented in a subpackage section.
 
-A *public module* is one that defines a name of ``resntk.__all__``: when a new module is re-exported from
-``resntk/__init__.py``, these tests fail until the page documents it.
+A *public subpackage* is a module listed in ``resntk.__all__``.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import re
+import types
 from collections import Counter
 from pathlib import Path
 
-import pytest
 import yaml
 
 import resntk
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "book" / "appendix-api.md"
 DIRECTIVE = re.compile(r"^\.\. (auto(?:module|function|class|data|exception))::\s*(\S+)\s*$", re.M)
 SECTION = re.compile(r"^## `(resntk(?:\.\w+)*)`", re.M)
+
 
 def _page() -> str:
     return PAGE.read_text()
@@ -48,31 +51,15 @@ def _documented() -> list[tuple[str, str, str]]:
             for kind, target in DIRECTIVE.findall(body)]
 
 
-def _public_home(module: str) -> str:
-    """The public module a name defined in ``module`` belongs to: private submodules (``_x``) are cut off."""
-    parts = module.split(".")
-    while len(parts) > 1 and parts[-1].startswith("_"):
-        parts.pop()
-    return ".".join(parts)
-
-
-def _public_modules() -> dict[str, list[str]]:
-    """Each public module: the subpackages in ``resntk.__all__`` and the modules that define its other names."""
-    modules: dict[str, list[str]] = {}
+def _public_subpackages() -> dict[str, list[str]]:
+    """Each public subpackage, with its ``__all__``."""
+    out = {}
     for name in resntk.__all__:
-        if name == "__version__":
-            continue
         obj = getattr(resntk, name)
-        if inspect.ismodule(obj):
-            modules[obj.__name__] = list(obj.__all__)
-            continue
-        module = getattr(obj, "__module__", None)
-        assert module and module.startswith("resntk."), f"resntk.{name} has no defining resntk module"
-        module = _public_home(module)
-        mod = importlib.import_module(module)
-        assert hasattr(mod, "__all__"), f"{module} defines public names but has no __all__"
-        modules[module] = list(mod.__all__)
-    return modules
+        if isinstance(obj, types.ModuleType):
+            assert hasattr(obj, "__all__"), f"{obj.__name__} has no __all__"
+            out[obj.__name__] = list(obj.__all__)
+    return out
 
 
 def _kind(obj: object) -> str:
@@ -83,66 +70,69 @@ def _kind(obj: object) -> str:
     return "autodata"
 
 
+def test_subpackages_only_re_export_and_the_top_level_is_small():
+    subpackages = _public_subpackages()
+    assert set(subpackages) == {f"resntk.{n}" for n in ("nets", "kernels", "spectrum", "regression", "data",
+                                                         "expansion", "book")}
+    assert len(resntk.__all__) <= 17
+    for module in ["resntk", *subpackages]:
+        tree = ast.parse(Path(importlib.import_module(module).__file__).read_text())
+        for node in tree.body:
+            docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            dunder = isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id in ("__all__", "__version__")
+                                                          for t in node.targets)
+            assert docstring or dunder or isinstance(node, (ast.Import, ast.ImportFrom)), \
+                f"{module}/__init__.py does more than re-export (line {node.lineno})"
+    for name in resntk.__all__:
+        obj = getattr(resntk, name)
+        if name == "__version__" or isinstance(obj, types.ModuleType):
+            continue
+        homes = [m for m, names in subpackages.items()
+                 if name in names and getattr(importlib.import_module(m), name) is obj]
+        assert homes, f"resntk.{name} is not a re-export of a subpackage's public name"
+
+
 def test_page_exists_with_its_label():
     text = _page()
     assert text.startswith("(app-api)=\n# "), "the page must open with the label (app-api)= and its title"
     assert DIRECTIVE.search(text), "the page has no autodoc directive"
 
 
-def test_every_public_name_is_documented_in_its_module_section():
+def test_every_public_name_is_documented_in_its_subpackage_section():
     documented = {(module, target) for module, _, target in _documented()}
-    missing = []
-    for module, names in _public_modules().items():
-        for name in names:
-            if (module, f"{module}.{name}") not in documented:
-                missing.append(f"{module}.{name}")
-    for name in resntk.__all__:
-        if name == "__version__" or inspect.ismodule(getattr(resntk, name)):
-            continue
-        module = _public_home(getattr(resntk, name).__module__)
-        if (module, f"{module}.{name}") not in documented:
-            missing.append(f"{module}.{name} (exported as resntk.{name})")
-    assert not missing, f"public names missing from {PAGE.name}: {sorted(set(missing))}"
+    missing = [f"{module}.{name}" for module, names in _public_subpackages().items() for name in names
+               if (module, f"{module}.{name}") not in documented]
+    assert not missing, f"public names missing from {PAGE.name}: {sorted(missing)}"
 
 
 def test_every_documented_name_exists_and_is_public():
-    public = _public_modules()
+    public = _public_subpackages()
     problems = []
     for section, kind, target in _documented():
         if kind == "automodule":
-            if target != section:
-                problems.append(f"automodule {target} sits in the section of {section}")
-            if target not in public:
-                problems.append(f"automodule {target} is not a public module")
+            if target != section or target not in public:
+                problems.append(f"automodule {target} in the section of {section} is not a public subpackage")
             continue
         module, _, name = target.rpartition(".")
         if module != section:
             problems.append(f"{target} is documented in the section of {section}")
             continue
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            problems.append(f"{target}: no module {module}")
+        if module not in public:
+            problems.append(f"{target}: {module} is not a public subpackage")
             continue
-        if not hasattr(mod, name):
-            problems.append(f"{target} does not exist")
-            continue
-        if name not in getattr(mod, "__all__", ()):
+        if name not in public[module]:
             problems.append(f"{target} is not in {module}.__all__")
-        obj = getattr(mod, name)
-        defined_in = _public_home(getattr(obj, "__module__", module)) if _kind(obj) != "autodata" else module
-        # A name defined in a private module may be re-exported by any public module below that module's home.
-        if defined_in != module and not (module + ".").startswith(defined_in + "."):
-            problems.append(f"{target} is defined in {defined_in}, not {module}")
+            continue
+        obj = getattr(importlib.import_module(module), name)
         if _kind(obj) != kind:
             problems.append(f"{target} is documented with {kind}, expected {_kind(obj)}")
     assert not problems, "\n".join(problems)
 
 
-def test_every_public_module_has_a_section_and_its_docstring():
+def test_every_public_subpackage_has_a_section_and_its_docstring():
     sections = _sections()
     automodules = {target for _, kind, target in _documented() if kind == "automodule"}
-    for module in _public_modules():
+    for module in _public_subpackages():
         assert module in sections, f"{PAGE.name} has no section for {module}"
         assert module in automodules, f"the section of {module} lacks '.. automodule:: {module}'"
 

@@ -20,6 +20,8 @@ import torch
 from scipy import stats
 
 import resntk.data as data_mod
+import resntk.data._download as download_mod
+import resntk.data._loaders as loaders_mod
 from resntk.data import (
     ChecksumError,
     circle_angles,
@@ -52,13 +54,13 @@ def no_network(monkeypatch):
 
 def test_sphere_uniform_is_on_the_sphere_and_deterministic():
     X = sphere_uniform(500, 4, seed=3)
-    assert X.shape == (500, 4) and X.dtype == np.float64
-    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-15)
+    assert isinstance(X, torch.Tensor) and X.shape == (500, 4) and X.dtype == torch.float64
+    np.testing.assert_allclose(np.linalg.norm(X.numpy(), axis=1), 1.0, atol=1e-15)
     np.testing.assert_array_equal(X, sphere_uniform(500, 4, seed=3))
     assert not np.allclose(X, sphere_uniform(500, 4, seed=4))
-    T = sphere_uniform(500, 4, seed=3, as_tensor=True)
-    assert isinstance(T, torch.Tensor) and T.dtype == torch.float64
-    np.testing.assert_array_equal(T.numpy(), X)
+    # the same points as resntk 0.1 (NumPy's default_rng stream, normalised Gaussians)
+    Z = np.random.default_rng(3).standard_normal((500, 4))
+    np.testing.assert_array_equal(X.numpy(), Z / np.linalg.norm(Z, axis=1, keepdims=True))
 
 
 def test_sphere_uniform_is_uniform():
@@ -132,31 +134,33 @@ def test_one_hot():
 
 def test_rkhs_target_with_the_linear_kernel_has_closed_forms():
     linear = lambda A, B: A @ B.T  # noqa: E731
-    Z = sphere_uniform(4, 3, seed=1)
+    Z = sphere_uniform(4, 3, seed=1).numpy()
     c = np.array([0.5, -1.0, 2.0, 0.25])
     f = rkhs_target(linear, Z, c)
     w = Z.T @ c                              # f(x) = <w, x> with w = sum_j c_j z_j, and ||f||_H = ||w||
-    X = sphere_uniform(10, 3, seed=2)
+    X = sphere_uniform(10, 3, seed=2).numpy()
     np.testing.assert_allclose(f(X), X @ w, atol=1e-14)
     assert f.rkhs_norm() == pytest.approx(np.linalg.norm(w), rel=1e-12)
     with pytest.raises(ValueError, match="coefs must have shape"):
         rkhs_target(linear, Z, c[:3])
-    with pytest.raises(ValueError, match="X must have shape"):
+    with pytest.raises(ValueError, match="X must have 3 features"):
         f(np.ones((2, 4)))
 
 
 def test_random_rkhs_target_is_the_demo_recipe():
-    gauss = lambda A, B: np.exp(A @ B.T)  # noqa: E731
+    gauss = lambda A, B: np.exp(np.asarray(A) @ np.asarray(B).T)  # noqa: E731  (called with tensors or arrays)
     f = random_rkhs_target(gauss, dim=3, n_centers=5, seed=7)
     g = random_rkhs_target(gauss, dim=3, n_centers=5, seed=7)
     assert f.centers.shape == (5, 3) and f.coefs.shape == (5,)
     np.testing.assert_allclose(np.linalg.norm(f.centers, axis=1), 1.0, atol=1e-15)
     np.testing.assert_array_equal(f.coefs, g.coefs)
-    X = sphere_uniform(6, 3, seed=0)
-    np.testing.assert_allclose(f(X), sum(cj * np.exp(X @ zj) for cj, zj in zip(f.coefs, f.centers)), atol=1e-12)
+    X = sphere_uniform(6, 3, seed=0).numpy()
+    centers, coefs = f.centers.numpy(), f.coefs.numpy()
+    np.testing.assert_allclose(f(X), sum(cj * np.exp(X @ zj) for cj, zj in zip(coefs, centers)), atol=1e-12)
+    assert isinstance(f(X), np.ndarray) and isinstance(f(torch.from_numpy(X)), torch.Tensor)
 
 
-def test_harmonic_target_is_the_notes_recipe():
+def test_harmonic_target_has_the_prescribed_decay_and_parity():
     f = harmonic_target_circle()
     np.testing.assert_array_equal(f.degrees, np.arange(2, 399, 2))
     np.testing.assert_allclose(f.coefficients, np.arange(2, 399, 2) ** -1.6)
@@ -189,7 +193,7 @@ def test_harmonic_rkhs_norm_matches_a_kernel_section_representation():
     # the same function as a sum of kernel sections at N equispaced centers: c_j = sum_k a_k cos(k z_j) / (N mu_k)
     N = 16
     z = np.arange(N) * 2 * np.pi / N
-    c = sum(a * np.cos(k * z) / (N * mu[k]) for k, a in zip(f.degrees, f.coefficients))
+    c = sum(a * np.cos(k * z) / (N * mu[k]) for k, a in zip(f.degrees.tolist(), f.coefficients.tolist()))
     g = rkhs_target(kernel, circle_points(z), c)
     theta = np.linspace(-3, 3, 11)
     np.testing.assert_allclose(g(circle_points(theta)), f(theta), atol=1e-12)
@@ -321,8 +325,8 @@ def test_load_mnist_refuses_damaged_files_before_parsing(mnist_dir, monkeypatch,
 
     def never(*args, **kwargs):
         raise AssertionError("unverified bytes were parsed")
-    monkeypatch.setattr(data_mod.gzip, "decompress", never)
-    monkeypatch.setattr(data_mod, "parse_idx", never)
+    monkeypatch.setattr(loaders_mod.gzip, "decompress", never)
+    monkeypatch.setattr(loaders_mod, "parse_idx", never)
     with pytest.raises(ChecksumError, match="corrupted, truncated"):
         load_mnist(root, checksums=digests)
 
@@ -388,7 +392,7 @@ def test_download_of_wrong_bytes_leaves_nothing_and_tries_the_next_mirror(tmp_pa
     def fake_urlopen(url, timeout):
         calls.append(url)
         name = url.rsplit("/", 1)[1]
-        if url.startswith(data_mod.MNIST_MIRRORS[0]):
+        if url.startswith(download_mod.MNIST_MIRRORS[0]):
             return FakeResponse(blobs[name][:-10])                          # a truncated transfer
         return FakeResponse(blobs[name])
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
@@ -507,7 +511,7 @@ def test_load_cifar100_never_unpickles_unverified_bytes(cifar_dir, monkeypatch, 
 
     def never(*args, **kwargs):
         raise AssertionError("unverified bytes were opened or unpickled")
-    for target, attr in ((pickle, "load"), (pickle, "loads"), (tarfile, "open"), (data_mod, "_unpickle_arrays")):
+    for target, attr in ((pickle, "load"), (pickle, "loads"), (tarfile, "open"), (loaders_mod, "_unpickle_arrays")):
         monkeypatch.setattr(target, attr, never)
     with pytest.raises(ChecksumError, match="SHA-256"):
         load_cifar100(root, checksums={"cifar-100-python.tar.gz": sha(blob)})
@@ -528,3 +532,32 @@ def test_load_cifar100_offline_and_missing(tmp_path):
         load_cifar100(tmp_path)
     with pytest.raises(ValueError, match="label_mode"):
         load_cifar100(tmp_path, label_mode="medium")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the array rule
+# ---------------------------------------------------------------------------------------------------------------
+
+def test_loaders_return_tensors_and_functions_follow_their_input():
+    d = load_digits_sphere(seed=0)
+    assert all(isinstance(t, torch.Tensor) for t in (d.X_train, d.y_train, d.X_test, d.y_test))
+    assert d.X_train.dtype == torch.float64 and d.y_train.dtype == torch.int64
+    Ytr, _ = d.one_hot(centered=True)
+    assert isinstance(Ytr, torch.Tensor) and Ytr.shape == (len(d.y_train), 10)
+    theta = np.linspace(0, 1, 5)
+    assert isinstance(circle_points(theta), np.ndarray) and isinstance(circle_points(torch.from_numpy(theta)),
+                                                                       torch.Tensor)
+    A = np.random.default_rng(0).standard_normal((6, 3)) + 1
+    assert isinstance(project_to_sphere(A), np.ndarray) and isinstance(project_to_sphere(torch.from_numpy(A)),
+                                                                       torch.Tensor)
+    assert isinstance(one_hot(torch.tensor([0, 1])), torch.Tensor) and isinstance(one_hot([0, 1]), np.ndarray)
+    f = harmonic_target_circle(max_degree=10)
+    assert isinstance(f(torch.from_numpy(theta)), torch.Tensor) and isinstance(f(theta), np.ndarray)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        project_to_sphere(A + 1j)
+
+
+def test_a_row_equal_to_the_training_mean_up_to_rounding_has_no_direction():
+    A = np.random.default_rng(1).standard_normal((7, 4)) + 3.0
+    with pytest.raises(ValueError, match="row 0 is zero"):
+        project_to_sphere(A, A.mean(0)[None, :] * (1 + 1e-16))

@@ -1,6 +1,7 @@
 """Tests of resntk.expansion: rho, the descent matrix, the jumpboard, the surrogate and the bounds.
 
-References: shared/papers/depth-expansion.md §3.3–§3.13 and the reference values of §5.
+Book: Chapters 11 ("The first-order descent condition and the jumpboard"), 12 ("Capacity of post-normalised
+classes") and 13 ("Two test-risk guarantees").
 """
 
 from __future__ import annotations
@@ -13,40 +14,35 @@ import numpy as np
 import pytest
 import torch
 
+from resntk.book._experiments import make_expansion_toy
 from resntk.expansion import (
     backprop_residual,
     block_features,
     block_gradients,
     curvature_along_ray,
     descent_matrix,
-    descent_matrix_from,
     directional_derivative,
-    equal_compute_comparison,
-    finite_difference_derivative,
     jumpboard,
     linearized_rademacher,
-    linearized_rademacher_bound,
-    linearized_rademacher_mc,
-    make_expansion_toy,
     output_gradient,
     risk_along_ray,
     route_i_bound,
     route_ii_bound,
 )
-from resntk.postln import PostLNResNet, insert_block, layer_norm_jacobian
+from resntk.nets import PostLNResNet, insert_block, layer_norm_jacobian
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture(scope="module")
 def toy():
-    """The note's verification toy (§5, instance-2 settings): n = 1000, d = 16, L = 2, a = 0.6, sigma = 0.3."""
+    """The book's depth-expansion toy: n = 1000, width 16, L = 2, a = 0.6, sigma = 0.3."""
     return make_expansion_toy(n=1000, n_test=1000, seed=0)
 
 
 @pytest.fixture(scope="module")
 def expanded(toy):
-    """Insertion after block 1, m = 64, 1/sqrt(m) features (pitfall 14)."""
+    """Insertion after block 1, m = 64, 1/sqrt(m) features."""
     return insert_block(toy.model, 1, 64, "zero_out", seed=1)
 
 
@@ -62,8 +58,8 @@ def _rel(a: float, b: float) -> float:
 # ----------------------------------------------------------------------------------------------- rho and G
 
 
-def test_descent_matrix_equals_the_autodiff_gradient(toy, expanded) -> None:
-    # note §5.1: G_S from rho phi^T equals grad_{W2} R_S at W2 = 0, exact to rounding
+def test_jumpboard_prop_first_order_descent_matrix_is_the_autodiff_gradient(toy, expanded) -> None:
+    # Proposition jumpboard-prop-first-order: G_S from rho phi^T equals grad_{W2} R_S at W2 = 0, exact to rounding
     G = descent_matrix(expanded, 1, toy.X, toy.y)
     W2 = expanded.blocks[1].linear2.weight
     (grad,) = torch.autograd.grad(0.5 * ((expanded(toy.X)[:, 0] - toy.y) ** 2).mean(), W2)
@@ -78,9 +74,9 @@ def test_descent_matrix_equals_the_autodiff_gradient(toy, expanded) -> None:
 
 
 def test_rho_lives_on_the_tangent_space_of_the_normalisation_sphere(toy) -> None:
-    # note §3.4: rho is orthogonal to 1 exactly and to h_p up to O(eps)
+    # Definition jumpboard-def-rho: rho is orthogonal to 1 exactly and to h_p up to O(eps)
     for eps in (0.0, 1e-5, 1e-3):
-        model = PostLNResNet(10, 16, 32, 2, eps=eps, bias_std=0.3, seed=2)
+        model = PostLNResNet(10, 16, hidden=32, depth=2, eps=eps, bias_std=0.3, seed=2)
         exp = insert_block(model, 1, 16)
         rho = backprop_residual(exp, 1, toy.X, toy.y)
         with torch.no_grad():
@@ -93,9 +89,9 @@ def test_rho_lives_on_the_tangent_space_of_the_normalisation_sphere(toy) -> None
 
 @pytest.mark.parametrize(("eps", "upper"), [(0.0, 1e-10), (1e-5, 1e-4)])
 def test_rho_from_the_explicit_jacobian_formula(toy, eps: float, upper: float) -> None:
-    # note §5.1: rho assembled from J_N(h_p) with the downstream Jacobian taken at h_p (instead of N(h_p))
+    # rho assembled from J_N(h_p) (Lemma capacity-lem-jacobian) with the downstream Jacobian taken at h_p (not N(h_p))
     # differs from the autodiff rho by O(eps) (1e-6 - 1e-5 at eps = 1e-5), and not at all at eps = 0
-    model = PostLNResNet(10, 16, 32, 2, eps=eps, bias_std=0.3, seed=5)
+    model = PostLNResNet(10, 16, hidden=32, depth=2, eps=eps, bias_std=0.3, seed=5)
     exp = insert_block(model, 1, 16)
     rho = backprop_residual(exp, 1, toy.X, toy.y)
     with torch.no_grad():
@@ -111,7 +107,7 @@ def test_rho_from_the_explicit_jacobian_formula(toy, eps: float, upper: float) -
 
 
 def test_rho_is_the_output_gradient_times_the_residual(toy, expanded) -> None:
-    # squared loss: rho_i = rho_tilde_i (f(x_i) - y_i) (note §3.10)
+    # squared loss: rho_i = rho_tilde_i (f(x_i) - y_i) (Definition capacity-def-linearised)
     rho = backprop_residual(expanded, 1, toy.X, toy.y)
     rt = output_gradient(expanded, 1, toy.X)
     with torch.no_grad():
@@ -123,34 +119,35 @@ def test_descent_matrix_from_precomputed_factors(toy, expanded) -> None:
     rho = backprop_residual(expanded, 1, toy.X, toy.y)
     phi = block_features(expanded, 1, toy.X)
     ref = sum(torch.outer(rho[i], phi[i]) for i in range(rho.shape[0])) / rho.shape[0]
-    torch.testing.assert_close(descent_matrix_from(rho, phi), ref, rtol=1e-10, atol=1e-16)
+    torch.testing.assert_close(descent_matrix(rho=rho, phi=phi), ref, rtol=1e-10, atol=1e-16)
     with pytest.raises(ValueError, match="same n"):
-        descent_matrix_from(rho, phi[:10])
+        descent_matrix(rho=rho, phi=phi[:10])
 
 
 # ----------------------------------------------------------------------------------------------- directional derivative
 
 
-def test_directional_derivative_matches_central_differences(toy, expanded) -> None:
-    # Result C: r'(0) = <V, G_S> against central finite differences, <= 1e-4 relative
+def test_jumpboard_prop_first_order_derivative_matches_central_differences(toy, expanded) -> None:
+    # Proposition jumpboard-prop-first-order: r'(0) = <V, G_S> against central finite differences, <= 1e-4 relative
     gen = torch.Generator().manual_seed(3)
     for _ in range(3):
         V = torch.randn(16, 64, generator=gen, dtype=torch.float64)
         V /= V.norm()
         formula = directional_derivative(expanded, 1, toy.X, toy.y, V)
-        fd = finite_difference_derivative(expanded, 1, toy.X, toy.y, V)
+        fd = directional_derivative(expanded, 1, toy.X, toy.y, V, method="finite_difference")
         assert _rel(formula, fd) <= 1e-4
     G = descent_matrix(expanded, 1, toy.X, toy.y)
     steepest = -G / G.norm()
     assert directional_derivative(expanded, 1, toy.X, toy.y, steepest) == pytest.approx(-float(G.norm()), rel=1e-12)
-    assert _rel(finite_difference_derivative(expanded, 1, toy.X, toy.y, steepest), -float(G.norm())) <= 1e-4
+    fd = directional_derivative(expanded, 1, toy.X, toy.y, steepest, method="finite_difference")
+    assert _rel(fd, -float(G.norm())) <= 1e-4
 
 
 def test_gate_derivative_matches_central_differences(toy) -> None:
-    # note §3.5 / §6 experiment 9: d/dg R_S = (1/n) sum <rho_i, W2 phi_i> at g = 0
+    # the gate ray: d/dg R_S = (1/n) sum <rho_i, W2 phi_i> at g = 0
     gated = insert_block(toy.model, 1, 32, "gate", seed=4)
     formula = directional_derivative(gated, 1, toy.X, toy.y, 1.0)
-    fd = finite_difference_derivative(gated, 1, toy.X, toy.y, 1.0)
+    fd = directional_derivative(gated, 1, toy.X, toy.y, 1.0, method="finite_difference")
     assert formula != 0 and _rel(formula, fd) <= 1e-4
     rho = backprop_residual(gated, 1, toy.X, toy.y)
     phi = block_features(gated, 1, toy.X)
@@ -164,21 +161,21 @@ def test_gate_derivative_matches_central_differences(toy) -> None:
 
 def test_directional_derivative_for_cross_entropy() -> None:
     torch.manual_seed(0)
-    model = PostLNResNet(6, 8, 16, 3, out_dim=4, bias_std=0.2, seed=1)
+    model = PostLNResNet(6, 8, hidden=16, depth=3, out_dim=4, bias_std=0.2, seed=1)
     X = torch.randn(300, 6, dtype=torch.float64)
     y = torch.randint(0, 4, (300,))
     exp = insert_block(model, 2, 12, seed=2)
     V = torch.randn(8, 12, dtype=torch.float64)
     formula = directional_derivative(exp, 2, X, y, V, loss="cross_entropy")
-    fd = finite_difference_derivative(exp, 2, X, y, V, loss="cross_entropy")
+    fd = directional_derivative(exp, 2, X, y, V, loss="cross_entropy", method="finite_difference")
     assert _rel(formula, fd) <= 1e-4
     W2 = exp.blocks[2].linear2.weight
     (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(exp(X), y), W2)
     torch.testing.assert_close(descent_matrix(exp, 2, X, y, loss="cross_entropy"), grad, rtol=1e-10, atol=1e-16)
 
 
-def test_zero_initialisation_trap_kills_every_first_order_derivative(toy, expanded) -> None:
-    # Result B / note §5.1: at W1 = b1 = W2 = 0 all gradients are exactly 0, and G_S = 0 exactly
+def test_jumpboard_prop_trap_kills_every_first_order_derivative(toy, expanded) -> None:
+    # Proposition jumpboard-prop-trap: at W1 = b1 = W2 = 0 all gradients are exactly 0, and G_S = 0 exactly
     trapped = copy.deepcopy(expanded)
     with torch.no_grad():
         trapped.blocks[1].linear1.weight.zero_()
@@ -212,8 +209,8 @@ def test_curvature_second_difference_matches_autodiff(toy, expanded) -> None:
 # ----------------------------------------------------------------------------------------------- the jumpboard
 
 
-def test_jumpboard_quadratic_bound_holds_on_the_training_risk(toy, expanded) -> None:
-    # Results D-E: with beta >= r'' on [0, t*], r(t*) <= r(0) - kappa^2 / (2 beta)
+def test_jumpboard_thm_jumpboard_quadratic_bound_holds_on_the_training_risk(toy, expanded) -> None:
+    # Theorem jumpboard-thm-jumpboard: with beta >= r'' on [0, t*], r(t*) <= r(0) - kappa^2 / (2 beta)
     jb = jumpboard(expanded, 1, toy.X, toy.y)
     G = descent_matrix(expanded, 1, toy.X, toy.y)
     assert jb.kappa == pytest.approx(float(G.norm()), rel=1e-12)
@@ -222,7 +219,7 @@ def test_jumpboard_quadratic_bound_holds_on_the_training_risk(toy, expanded) -> 
     assert jb.predicted_decrease == pytest.approx(jb.kappa**2 / (2 * jb.beta), rel=1e-12)
     assert jb.risk_before == pytest.approx(_risk(toy.model, toy.X, toy.y), abs=1e-10)
     assert jb.risk_after == pytest.approx(_risk(jb.model, toy.X, toy.y), rel=1e-12)
-    assert jb.realized_decrease > 0.5 * jb.predicted_decrease  # note §6 experiment 3 assertion
+    assert jb.realized_decrease > 0.5 * jb.predicted_decrease
     # a curvature bound over the step: the largest second difference on a grid over [0, 2 t*]
     ts = np.linspace(0, 2 * jb.t_star, 41)
     h = 1e-3 * jb.t_star
@@ -235,7 +232,7 @@ def test_jumpboard_quadratic_bound_holds_on_the_training_risk(toy, expanded) -> 
 
 
 def test_jumpboard_is_a_local_certificate(toy, expanded) -> None:
-    # note §5.4 / pitfall 5: the decrease shrinks at 2 t* and the risk increases at 4 t*
+    # the jumpboard is local: the decrease shrinks at 2 t* and the risk increases at 4 t*
     jb = jumpboard(expanded, 1, toy.X, toy.y)
     r = risk_along_ray(expanded, 1, toy.X, toy.y, jb.direction, [0, jb.t_star, 2 * jb.t_star, 4 * jb.t_star])
     dec = r[0] - r
@@ -246,8 +243,8 @@ def test_jumpboard_is_a_local_certificate(toy, expanded) -> None:
     torch.testing.assert_close(jb.model.blocks[1].linear2.weight.detach(), jb.t_star * jb.direction)
 
 
-def test_jumpboard_magnitudes_match_the_note(toy) -> None:
-    # note §5.4 instance 2 (a = 0.6, sigma = 0.3, m = 64, unnormalised features):
+def test_jumpboard_magnitudes_on_the_toy(toy) -> None:
+    # a = 0.6, sigma = 0.3, m = 64, unnormalised features:
     # kappa 0.0416, beta 1.56, t* 0.0267, predicted 5.56e-4, observed 5.79e-4 (indicative values)
     exp = insert_block(toy.model, 1, 64, seed=1, normalize_features=False)
     jb = jumpboard(exp, 1, toy.X, toy.y)
@@ -284,7 +281,7 @@ def test_jumpboard_refuses_bad_input(toy, expanded) -> None:
         jumpboard(toy.model, None, toy.X, toy.y)
     with pytest.raises(ValueError, match=r"y must have shape"):
         jumpboard(expanded, 1, toy.X, toy.y[:10])
-    with pytest.raises(ValueError, match=r"X must have shape"):
+    with pytest.raises(ValueError, match=r"X must have 10 features"):
         jumpboard(expanded, 1, toy.X[:, :5], toy.y)
     bad_X = toy.X.clone()
     bad_X[0, 0] = float("nan")
@@ -301,15 +298,15 @@ def test_jumpboard_refuses_bad_input(toy, expanded) -> None:
     with pytest.raises(ValueError, match="no gate"):
         directional_derivative(expanded, 1, toy.X, toy.y, 1.0)
     with pytest.raises(ValueError, match="non-zero"):
-        finite_difference_derivative(expanded, 1, toy.X, toy.y, torch.zeros(16, 64))
+        directional_derivative(expanded, 1, toy.X, toy.y, torch.zeros(16, 64), method="finite_difference")
 
 
 # ----------------------------------------------------------------------------------------------- Rademacher surrogate
 
 
-def test_surrogate_monte_carlo_agrees_with_the_closed_form(toy, expanded) -> None:
-    # note §3.10: E||sum eps_i J_i||_F^2 = sum ||J_i||^2 exactly, so the MC second moment must agree with
-    # the closed form within its standard error; the first moment lies in [bound / sqrt 2, bound] (§5.5)
+def test_capacity_prop_closed_form_agrees_with_monte_carlo(toy, expanded) -> None:
+    # Proposition capacity-prop-closed-form: E||sum eps_i J_i||_F^2 = sum ||J_i||^2 exactly, so the MC second moment
+    # must agree with the closed form within its standard error; the first moment lies in [bound / sqrt 2, bound]
     s = linearized_rademacher(expanded, 1, toy.X, radius=1.0, n_draws=400, seed=0)
     assert abs(s.second_moment_mc - s.bound**2) <= 4 * s.second_moment_se
     assert s.monte_carlo <= s.bound + 3 * s.monte_carlo_se
@@ -324,16 +321,19 @@ def test_surrogate_against_exact_enumeration_of_signs() -> None:
     phi = torch.rand(10, 6, generator=gen, dtype=torch.float64)
     signs = torch.tensor(list(itertools.product([-1.0, 1.0], repeat=10)), dtype=torch.float64)
     exact = float(torch.linalg.matrix_norm(torch.einsum("bi,id,im->bdm", signs, rt, phi)).mean()) * 2.0 / 10
-    bound = linearized_rademacher_bound(rt, phi, 2.0)
+    bound = linearized_rademacher(rho_tilde=rt, phi=phi, radius=2.0, n_draws=0).bound
     assert bound / math.sqrt(2) <= exact <= bound
-    mean, se, m2, m2se = linearized_rademacher_mc(rt, phi, 2.0, n_draws=4000, seed=1)
+    mc = linearized_rademacher(rho_tilde=rt, phi=phi, radius=2.0, n_draws=4000, seed=1)
+    mean, se, m2, m2se = mc.monte_carlo, mc.monte_carlo_se, mc.second_moment_mc, mc.second_moment_se
     assert abs(mean - exact) <= 4 * se
     assert abs(m2 - bound**2) <= 4 * m2se
     # the closed form is linear in the radius M
-    assert linearized_rademacher_bound(rt, phi, 6.0) == pytest.approx(3 * bound, rel=1e-14)
+    assert linearized_rademacher(rho_tilde=rt, phi=phi, radius=6.0, n_draws=0).bound == pytest.approx(3 * bound,
+                                                                                                      rel=1e-14)
+    assert mc.bound == bound
 
 
-def test_surrogate_scales_as_one_over_root_n(toy, expanded) -> None:
+def test_capacity_cor_rate_surrogate_scales_as_one_over_root_n(toy, expanded) -> None:
     small = linearized_rademacher(expanded, 1, toy.X[:250], radius=1.0, n_draws=50)
     large = linearized_rademacher(expanded, 1, toy.X, radius=1.0, n_draws=50)
     assert small.bound * math.sqrt(250) == pytest.approx(large.bound * math.sqrt(1000), rel=0.15)
@@ -344,7 +344,7 @@ def test_surrogate_rejects_bad_input(expanded, toy) -> None:
         linearized_rademacher(expanded, 1, toy.X, radius=0.0)
     with pytest.raises(ValueError, match="n_draws"):
         linearized_rademacher(expanded, 1, toy.X, radius=1.0, n_draws=1)
-    multi = insert_block(PostLNResNet(10, 8, 8, 2, out_dim=3), 1, 4)
+    multi = insert_block(PostLNResNet(10, 8, hidden=8, depth=2, out_dim=3), 1, 4)
     with pytest.raises(ValueError, match="scalar-output"):
         linearized_rademacher(multi, 1, toy.X, radius=1.0)
 
@@ -352,8 +352,8 @@ def test_surrogate_rejects_bad_input(expanded, toy) -> None:
 # ----------------------------------------------------------------------------------------------- test-risk bounds
 
 
-def test_route_i_terms() -> None:
-    # note §3.11: -Delta + eps_opt + 4 R + 2B sqrt(ln(1/delta)/2n) + 2B sqrt(ln(1/delta)/2n_te), prob 1 - 4 delta
+def test_testrisk_thm_route_i_terms() -> None:
+    # Theorem testrisk-thm-route-i: -Delta + eps_opt + 4 R + 2B sqrt(ln(1/delta)/2n) + 2B sqrt(ln(1/delta)/2n_te)
     b = route_i_bound(0.01, 0.002, 1000, 500, loss_bound=2.0, delta=0.05, eps_opt=0.001)
     conf = 2 * 2.0 * math.sqrt(math.log(20) / 2000) + 2 * 2.0 * math.sqrt(math.log(20) / 1000)
     assert b.margin == 0.01 and b.optimization == 0.001
@@ -362,7 +362,7 @@ def test_route_i_terms() -> None:
     assert b.total == pytest.approx(-0.01 + 0.001 + 0.008 + conf, rel=1e-14)
     assert b.probability == pytest.approx(0.8)
     assert not b.certifies_improvement
-    # a separate sample for f_old: 4 R -> 2 R (pitfall 7), confidence terms unchanged
+    # a separate sample for f_old: 4 R -> 2 R (Exercise testrisk-ex-dependence), confidence terms unchanged
     s = route_i_bound(0.01, 0.002, 1000, 500, loss_bound=2.0, delta=0.05, eps_opt=0.001, separate_sample=True)
     assert s.complexity == pytest.approx(0.004) and s.confidence == b.confidence
 
@@ -380,8 +380,8 @@ def test_bounds_vectorise_over_n_and_become_non_vacuous() -> None:
     assert b2.total.shape == n.shape and np.all(np.diff(b2.total) < 0)
 
 
-def test_route_ii_terms_both_forms() -> None:
-    # note §3.12: -Delta_S + eps_opt + 2 Phi
+def test_testrisk_thm_route_ii_terms_both_forms() -> None:
+    # Theorem testrisk-thm-route-ii: -Delta_S + eps_opt + 2 Phi
     a = route_ii_bound(0.02, 0.001, 0.003, 1000, 400, loss_bound=1.5, delta=0.1)
     phi = 2 * 0.001 + 2 * 0.003 + 1.5 * math.sqrt(0.5 * (1 / 1000 + 1 / 400) * math.log(20))
     assert a.total == pytest.approx(-0.02 + 2 * phi, rel=1e-14)
@@ -412,36 +412,6 @@ def test_bounds_reject_bad_input() -> None:
         route_ii_bound(0.1, 0.0, 0.0, 10, 10, loss_bound=1.0, form="two_sided")
 
 
-# ----------------------------------------------------------------------------------------------- equal compute
-
-
-def test_equal_compute_comparison(toy, expanded) -> None:
-    # Result E: GD from the zero block with eta <= 1/beta_S decreases R_S by at least eta/2 ||G_S||^2 in one step;
-    # the equal-compute control trains the old model for the same number of steps (pitfall 6)
-    G = descent_matrix(expanded, 1, toy.X, toy.y)
-    eta = 0.05
-    res = equal_compute_comparison(toy.model, expanded, toy.X, toy.y, steps=20, lr=eta,
-                                   X_test=toy.X_test, y_test=toy.y_test)
-    old_risk = _risk(toy.model, toy.X, toy.y)
-    assert res.control.steps == list(range(21)) and res.expanded.steps == list(range(21))
-    assert res.control.train_loss[0] == pytest.approx(old_risk, rel=1e-12)
-    assert res.expanded.train_loss[0] == pytest.approx(old_risk, abs=1e-10)
-    assert res.expanded.train_loss[1] <= old_risk - eta / 2 * float(G.norm()) ** 2
-    assert all(np.diff(res.expanded.train_loss) <= 1e-15)
-    assert len(res.expanded.test_loss) == 21
-    assert res.expanded.test_loss[0] == pytest.approx(_risk(toy.model, toy.X_test, toy.y_test), abs=1e-10)
-    # the arguments are untouched
-    assert float(expanded.blocks[1].linear2.weight.detach().abs().max()) == 0.0
-    assert _risk(toy.model, toy.X, toy.y) == old_risk
-    summary = res.summary()
-    assert summary["expanded_train_end"] == res.expanded.train_loss[-1]
-    # from the jumpboard: training inherits (and exceeds) the jumpboard gain (note §6 experiment 4)
-    jb = jumpboard(expanded, 1, toy.X, toy.y)
-    res_jb = equal_compute_comparison(toy.model, jb.model, toy.X, toy.y, steps=10, lr=eta)
-    assert res_jb.expanded.train_loss[0] == pytest.approx(jb.risk_after, rel=1e-12)
-    assert res_jb.expanded.train_loss[-1] <= jb.risk_after < old_risk
-
-
 @pytest.mark.parametrize("device", DEVICES)
 def test_pipeline_runs_on_device(device: str) -> None:
     toy_d = make_expansion_toy(n=200, n_test=50, seed=1, device=device)
@@ -451,15 +421,40 @@ def test_pipeline_runs_on_device(device: str) -> None:
     assert jb.realized_decrease > 0
 
 
-def test_toy_is_seeded_and_has_the_stated_noise(toy) -> None:
-    X1, y1 = toy.sample(5000, seed=11)
-    X2, y2 = toy.sample(5000, seed=11)
-    assert torch.equal(X1, X2) and torch.equal(y1, y2)
-    resid = y1 - toy.target(X1)
-    assert float(resid.std()) == pytest.approx(toy.noise, rel=0.05)
-    again = make_expansion_toy(n=1000, n_test=1000, seed=0)
-    assert torch.equal(again.X, toy.X) and torch.equal(again.model.readout.weight, toy.model.readout.weight)
-    # the ridge readout is fitted: the old model explains most of the signal, not the weak term or the noise
-    assert _risk(toy.model, toy.X, toy.y) < 0.5 * float(0.5 * (toy.y - toy.y.mean()).pow(2).mean())
-    with pytest.raises(ValueError, match="n must be"):
-        toy.sample(0, seed=1)
+# ----------------------------------------------------------------------------------------------- the array rule
+
+
+def test_numpy_data_gives_numpy_arrays_and_the_same_numbers(toy, expanded) -> None:
+    X, y = toy.X.numpy(), toy.y.numpy()
+    for fn in (backprop_residual, descent_matrix):
+        out = fn(expanded, 1, X, y)
+        assert isinstance(out, np.ndarray)
+        np.testing.assert_allclose(out, fn(expanded, 1, toy.X, toy.y).numpy(), rtol=1e-12, atol=1e-15)
+    for fn in (output_gradient, block_features):
+        assert isinstance(fn(expanded, 1, X), np.ndarray)
+    r = risk_along_ray(expanded, 1, toy.X, toy.y, torch.ones(16, 64, dtype=torch.float64) / 32,
+                       torch.tensor([0.0, 0.01]))
+    assert isinstance(r, torch.Tensor) and r.shape == (2,)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        backprop_residual(expanded, 1, X + 1j, y)
+
+
+def test_merged_variants_take_either_a_model_or_factors(toy, expanded) -> None:
+    rho = backprop_residual(expanded, 1, toy.X, toy.y)
+    phi = block_features(expanded, 1, toy.X)
+    torch.testing.assert_close(descent_matrix(rho=rho, phi=phi), descent_matrix(expanded, 1, toy.X, toy.y))
+    with pytest.raises(ValueError, match="not both"):
+        descent_matrix(expanded, 1, toy.X, toy.y, rho=rho, phi=phi)
+    with pytest.raises(ValueError, match="both rho and phi"):
+        descent_matrix(rho=rho)
+    rt = output_gradient(expanded, 1, toy.X)
+    closed = linearized_rademacher(rho_tilde=rt, phi=phi, radius=1.0, n_draws=0)
+    full = linearized_rademacher(expanded, 1, toy.X, radius=1.0, n_draws=20)
+    assert closed.bound == pytest.approx(full.bound, rel=1e-12)
+    assert closed.monte_carlo is None and np.isnan(closed.ratio) and full.monte_carlo is not None
+    with pytest.raises(ValueError, match="n_draws"):
+        linearized_rademacher(rho_tilde=rt, phi=phi, radius=1.0, n_draws=1)
+    with pytest.raises(ValueError, match="not both"):
+        linearized_rademacher(expanded, 1, toy.X, radius=1.0, rho_tilde=rt, phi=phi)
+    with pytest.raises(ValueError, match="method"):
+        directional_derivative(expanded, 1, toy.X, toy.y, rt[:1].T @ phi[:1], method="symbolic")

@@ -1,27 +1,26 @@
-"""Monte-Carlo checks of the analytic residual kernels with wide ScaledResNets (note §3, §5.8; Result A).
+"""Monte-Carlo checks of the spec that pairs the scaled ResNet with its kernel (``resntk.nets.scaled_resnet``).
 
-* At initialisation the empirical NTK of a width-``m`` network converges to the analytic ``residual_ntk`` with a
-  relative Frobenius error falling like ``m^-1/2`` and no detectable bias (both conventions; the NNGP as the NTK of
-  the readout alone).
+* At initialisation the empirical NTK of width-``m`` networks built by ``spec.module`` converges to ``spec.kernel``
+  (Chapter 4, Theorem `rntk-thm-ntk`) with a relative Frobenius error falling like ``m^-1/2`` and no detectable bias,
+  for the three conventions (the readout alone has the NNGP as its kernel).
 * A mirrored network trained by full-batch GD tracks discrete kernel GD with the analytic NTK, and the gap shrinks
-  with width (lazy training).
+  with width (Chapter 3, Theorem `ntk-thm-result-a`: lazy training).
 
-Seeds are averaged because single seeds are noisy (note §5.8). A private NumPy copy of the note's §3.6 reference
-implementation is kept as an independent cross-check of the package's kernel.
+Seeds are averaged because single seeds are noisy. A private NumPy transcription of the raw recursion of Proposition
+`rntk-prop-forward` is kept as an independent cross-check of the package's kernel.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from resntk.empirical import empirical_ntk
-from resntk.kernels import residual_ntk
-from resntk.models import ScaledResNet
-from resntk.train import kernel_gd_predictions, lr_from_ntk, train
+from resntk.nets import ScaledResNet, empirical_ntk, scaled_resnet, train
+from resntk.regression import GradientFlowRegressor, lr_from_ntk
 
 
 # ------------------------------------------------------------------------------------------- references
@@ -36,7 +35,7 @@ def _kappa1(u):
 
 
 def reference_resntk(X1, X2, L, alpha, trained="hidden"):
-    """The note's §3.6 NumPy reference, verbatim: raw residual NNGP K_L and NTK Theta."""
+    """The raw recursion of Proposition `rntk-prop-forward` in NumPy: residual NNGP K_L and NTK Theta."""
     a2 = alpha ** 2
     K = X1 @ X2.T
     q1 = (X1 * X1).sum(1)
@@ -57,9 +56,9 @@ def reference_resntk(X1, X2, L, alpha, trained="hidden"):
 
 
 def analytic(X1: np.ndarray, X2: np.ndarray, L: int, alpha: float, trained: str) -> tuple[np.ndarray, np.ndarray]:
-    """(NNGP, NTK) from the package's ``resntk.kernels.residual_ntk`` as float64 NumPy arrays."""
-    out = residual_ntk(torch.from_numpy(X1), torch.from_numpy(X2), L, alpha, trained=trained)
-    return out.nngp.numpy(), out.ntk.numpy()
+    """(NNGP, NTK) of the spec ``scaled_resnet(depth=L, alpha=alpha, trained=trained)`` as NumPy arrays."""
+    out = scaled_resnet(depth=L, alpha=alpha, trained=trained).kernel(X1, X2)
+    return out.nngp, out.ntk
 
 
 def sphere(n: int, d: int, seed: int) -> np.ndarray:
@@ -67,8 +66,8 @@ def sphere(n: int, d: int, seed: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def test_private_reference_reproduces_the_notes_reference_values():
-    """§5.2: x = (1,0,0), x' = (0.5, sqrt(.75), 0)."""
+def test_private_reference_reproduces_the_reference_values():
+    """x = (1,0,0), x' = (0.5, sqrt(.75), 0)."""
     X = np.array([[1.0, 0.0, 0.0], [0.5, math.sqrt(0.75), 0.0]])
     table = {(1, 1.0): (1.108998, 0.942331, 2.884662), (3, 1.0): (5.111493, 10.614961, 18.123400),
              (10, 0.5): (6.203115, 15.745685, 24.449338), (4, 0.7): (3.067563, 5.727765, 10.387877)}
@@ -90,27 +89,25 @@ def test_package_kernel_agrees_with_the_private_reference(trained):
 
 
 # ------------------------------------------------------------------------------------------- kernel at init
-POINTS = sphere(6, 4, seed=2024)  # 6 points on S^3, as in the note's §5.8
+POINTS = sphere(6, 4, seed=2024)  # 6 points on S^3
 
 
 def relative_errors(width: int, L: int, alpha: float, seeds: range) -> dict[str, list[float]]:
-    """Relative Frobenius error of the empirical kernel, per seed, for the three conventions."""
+    """Relative Frobenius error of the empirical kernel of ``spec.module`` against ``spec.kernel``, per seed, for
+    the three conventions."""
     X = torch.from_numpy(POINTS)
-    refs = {"hidden": analytic(POINTS, POINTS, L, alpha, "hidden")[1],
-            "all": analytic(POINTS, POINTS, L, alpha, "all")[1],
-            "readout": analytic(POINTS, POINTS, L, alpha, "hidden")[0]}  # NNGP = NTK of the readout alone
-    errs: dict[str, list[float]] = {k: [] for k in refs}
-    for seed in seeds:
-        net = ScaledResNet(4, width, L, alpha, seed=seed)
-        for trained, ref in refs.items():
-            net.trained = trained
-            emp = empirical_ntk(net, X).numpy()
-            errs[trained].append(np.linalg.norm(emp - ref) / np.linalg.norm(ref))
+    errs: dict[str, list[float]] = {t: [] for t in ("hidden", "all", "readout")}
+    for trained in errs:
+        spec = scaled_resnet(depth=L, alpha=alpha, trained=trained)
+        ref = spec.kernel(X).ntk
+        for seed in seeds:
+            emp = empirical_ntk(spec.module(4, width, seed=seed), X)
+            errs[trained].append(float(torch.linalg.norm(emp - ref) / torch.linalg.norm(ref)))
     return errs
 
 
 @pytest.mark.parametrize("L,alpha", [(4, 0.7), pytest.param(3, 1.0, marks=pytest.mark.slow)])
-def test_empirical_ntk_converges_to_residual_ntk_like_width_to_the_minus_half(L, alpha):
+def test_rntk_thm_ntk_spec_module_converges_to_spec_kernel_like_width_to_the_minus_half(L, alpha):
     seeds = range(12)
     small, large = relative_errors(128, L, alpha, seeds), relative_errors(512, L, alpha, seeds)
     for trained in ("hidden", "all", "readout"):
@@ -118,30 +115,48 @@ def test_empirical_ntk_converges_to_residual_ntk_like_width_to_the_minus_half(L,
         ratio = e_small / e_large
         # m^-1/2 predicts a ratio of 2 for a 4x wider network; 12 seeds leave ~20 % noise on it
         assert 1.35 < ratio < 3.0, (trained, e_small, e_large)
-        # the note's §5.8 finds error * sqrt(m) between 2.3 and 4.0 at these sizes
+        # error * sqrt(m) stays of order one (2.3 to 4.0 at these sizes)
         assert 1.0 < e_large * math.sqrt(512) < 6.0, (trained, e_large)
 
 
-def test_empirical_ntk_has_no_detectable_bias():
-    """Mean over 32 seeds at m = 256, entry-wise z-scores (mean - analytic) / SE (note §5.8: |z| <= 3 of 21).
+@pytest.mark.parametrize("trained", ["hidden", "readout"])
+def test_rntk_thm_ntk_average_of_spec_modules_has_no_detectable_bias(trained):
+    """Mean over 32 networks from one spec at m = 256: entry-wise z-scores (mean - spec.kernel) / SE stay small.
 
-    The finite-width bias is O(1/m) relative, far below the standard error of a 32-seed mean at this width."""
-    L, alpha, width, n_seeds = 3, 1.0, 256, 32
-    ref = analytic(POINTS, POINTS, L, alpha, "hidden")[1]
+    The finite-width bias is O(1/m) relative, far below the standard error of a 32-seed mean at this width; the
+    average of the networks converges to the kernel of the same spec, not to a kernel of a different convention."""
+    spec = scaled_resnet(depth=3, alpha=1.0, trained=trained)
     X = torch.from_numpy(POINTS)
-    samples = np.stack([empirical_ntk(ScaledResNet(4, width, L, alpha, seed=s), X).numpy()
-                        for s in range(n_seeds)])
+    ref = spec.kernel(X).ntk.numpy()
+    samples = np.stack([empirical_ntk(spec.module(4, 256, seed=s), X).numpy() for s in range(32)])
     iu = np.triu_indices(6)
-    mean, se = samples.mean(0)[iu], samples.std(0, ddof=1)[iu] / math.sqrt(n_seeds)
+    mean, se = samples.mean(0)[iu], samples.std(0, ddof=1)[iu] / math.sqrt(32)
     z = (mean - ref[iu]) / se
     assert np.abs(z).max() < 4.0, z
     # and the Monte-Carlo mean itself is close: the per-seed error of ~0.2 shrinks by sqrt(32)
     assert np.linalg.norm(samples.mean(0) - ref) / np.linalg.norm(ref) < 0.08
+    other = scaled_resnet(depth=3, alpha=1.0, trained="all" if trained == "hidden" else "hidden").kernel(X).ntk.numpy()
+    assert np.abs((mean - other[iu]) / se).max() > 10  # a drifted pairing would be detected
+
+
+def test_spec_is_frozen_validated_and_shared_by_its_network():
+    spec = scaled_resnet(depth=3, alpha=0.5, trained="all")
+    net = spec.module(2, 8, seed=1, mirrored=False, dtype=torch.float32)
+    assert (net.depth, net.alpha, net.trained, net.mirrored, net.dtype) == (3, 0.5, "all", False, torch.float32)
+    assert net.spec == spec
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.depth = 4  # type: ignore[misc]
+    for bad, exc in [(dict(depth=0, alpha=1.0), ValueError), (dict(depth=2, alpha=-1.0), ValueError),
+                     (dict(depth=2, alpha=1.0, trained="input"), ValueError), (dict(depth=2.0, alpha=1.0), TypeError)]:
+        with pytest.raises(exc):
+            scaled_resnet(**bad)
+    with pytest.raises(TypeError):
+        scaled_resnet(3, 0.5)  # depth and alpha are keyword-only
 
 
 @pytest.mark.slow
 def test_empirical_ntk_error_slope_over_widths_is_about_minus_half():
-    """The note's experiment 2: widths 128..2048, (L, alpha) = (10, 0.5); error at 2048 below half that at 128."""
+    """Widths 128..2048, (L, alpha) = (10, 0.5): the error at 2048 is below half that at 128, slope about -1/2."""
     widths = [128, 256, 512, 1024, 2048]
     means = [np.mean(relative_errors(m, 10, 0.5, range(4))["hidden"]) for m in widths]
     slope = np.polyfit(np.log(widths), np.log(means), 1)[0]
@@ -151,7 +166,7 @@ def test_empirical_ntk_error_slope_over_widths_is_about_minus_half():
 
 # ------------------------------------------------------------------------------------------- lazy training
 def lazy_discrepancy(width: int, alpha: float, n: int, steps: int, seeds: range, L: int = 4) -> dict[str, float]:
-    """The note's §5.8 toy: n random points on S^1, target sin(3t) + 0.5 cos(t), mirrored ScaledResNet with hidden
+    """n random points on S^1, target sin(3t) + 0.5 cos(t), mirrored ScaledResNet with hidden
     layers trained by full-batch GD with eta = n / lambda_max(Theta_hid(X, X)), against discrete kernel GD with the
     analytic Theta_hid; returns the seed-averaged maximum discrepancy on 100 test angles, the output size and eta."""
     angles = np.linspace(0, 2 * np.pi, 100, endpoint=False)
@@ -161,11 +176,11 @@ def lazy_discrepancy(width: int, alpha: float, n: int, steps: int, seeds: range,
         theta = np.random.default_rng(1000 + seed).uniform(0, 2 * np.pi, n)
         X = np.stack([np.cos(theta), np.sin(theta)], 1)
         y = np.sin(3 * theta) + 0.5 * np.cos(theta)
-        ntk_train = torch.from_numpy(analytic(X, X, L, alpha, "hidden")[1])
-        ntk_test = torch.from_numpy(analytic(Xt, X, L, alpha, "hidden")[1])
+        ntk_train = analytic(X, X, L, alpha, "hidden")[1]
+        ntk_test = analytic(Xt, X, L, alpha, "hidden")[1]
         lr = lr_from_ntk(ntk_train)
-        kernel = kernel_gd_predictions(ntk_train, ntk_test, torch.from_numpy(y), lr, steps).numpy()
-        net = ScaledResNet(2, width, L, alpha, trained="hidden", mirrored=True, dtype=torch.float32, seed=seed)
+        kernel = GradientFlowRegressor(lr=lr).fit(ntk_train, y).predict(ntk_test, steps=steps)
+        net = ScaledResNet(2, width, depth=L, alpha=alpha, trained="hidden", mirrored=True, dtype=torch.float32, seed=seed)
         train(net, torch.from_numpy(X), torch.from_numpy(y), steps=steps, lr=lr, log_every=steps)
         with torch.no_grad():
             network = net(torch.from_numpy(Xt)).double().numpy()
@@ -176,7 +191,7 @@ def lazy_discrepancy(width: int, alpha: float, n: int, steps: int, seeds: range,
 
 
 def test_trained_network_tracks_kernel_gd_and_the_gap_shrinks_with_width():
-    """Fast version of Result A (note §5.8: 0.192 at m = 128 and 0.108 at m = 512 for alpha = 1)."""
+    """Fast version of Theorem `ntk-thm-result-a` (about 0.19 at m = 128 and 0.11 at m = 512 for alpha = 1)."""
     narrow = lazy_discrepancy(128, 1.0, n=20, steps=200, seeds=range(4))
     wide = lazy_discrepancy(512, 1.0, n=20, steps=200, seeds=range(4))
     assert 1.0 < wide["size"] < 1.8  # outputs of size about 1.3
@@ -185,11 +200,11 @@ def test_trained_network_tracks_kernel_gd_and_the_gap_shrinks_with_width():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("alpha,note_gap", [(1.0, 0.062), (0.25, 0.048)])
-def test_width_1024_network_tracks_kernel_gd_at_the_notes_size(alpha, note_gap):
-    """The note's larger run: n = 40, 400 steps, m = 1024 gave 0.062 (alpha = 1) and 0.048 (alpha = 1/4)."""
+@pytest.mark.parametrize("alpha,expected_gap", [(1.0, 0.062), (0.25, 0.048)])
+def test_width_1024_network_tracks_kernel_gd(alpha, expected_gap):
+    """A larger run: n = 40, 400 steps, m = 1024 gave 0.062 (alpha = 1) and 0.048 (alpha = 1/4)."""
     wide = lazy_discrepancy(1024, alpha, n=40, steps=400, seeds=range(4))
     narrow = lazy_discrepancy(256, alpha, n=40, steps=400, seeds=range(4))
     assert 1.0 < wide["size"] < 1.8
-    assert wide["gap"] < 2 * note_gap, wide
+    assert wide["gap"] < 2 * expected_gap, wide
     assert wide["gap"] < narrow["gap"], (narrow, wide)

@@ -1,6 +1,6 @@
-"""Tests of resntk.postln: LayerNorm facts, the post-LN ResNet and function-preserving insertion.
+"""Tests of the post-normalised ResNet of resntk.nets: LayerNorm facts, the network and function-preserving insertion.
 
-References: shared/papers/depth-expansion.md §2.1–§2.5, §3.1–§3.3, §5.1–§5.2.
+Book: Chapter 10, "Normalised residual networks and function-preserving insertion".
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from resntk.postln import (
+from resntk.nets import (
     INSERT_INITS,
     PostLNResNet,
     PostNorm,
@@ -27,13 +27,13 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _perturb_affine(model: PostLNResNet, seed: int = 0) -> None:
-    """gamma = 1 + 0.3 N(0,1), beta = 0.2 N(0,1) in every LayerNorm (note §5.2, §6 experiment 1)."""
+    """gamma = 1 + 0.3 N(0,1), beta = 0.2 N(0,1) in every LayerNorm."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for mod in model.modules():
             if isinstance(mod, PostNorm) and mod.affine:
-                mod.weight.copy_(1 + 0.3 * torch.randn(mod.d, generator=g, dtype=torch.float64))
-                mod.bias.copy_(0.2 * torch.randn(mod.d, generator=g, dtype=torch.float64))
+                mod.weight.copy_(1 + 0.3 * torch.randn(mod.width, generator=g, dtype=torch.float64))
+                mod.bias.copy_(0.2 * torch.randn(mod.width, generator=g, dtype=torch.float64))
 
 
 def _state_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -46,7 +46,7 @@ def _state_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 @pytest.mark.parametrize("eps", [0.0, 1e-8, 1e-5, 1e-3])
 def test_layer_norm_matches_numpy_and_norm_identity(eps: float) -> None:
-    # note §3.1 / §5.1: ||N(z)||^2 = d v / (v + eps) <= d, for every z
+    # Proposition postln-prop-ln-facts: ||N(z)||^2 = d v / (v + eps) <= d, for every z
     rng = np.random.default_rng(0)
     z = rng.normal(size=(50, 16)) * rng.uniform(0.1, 5.0, size=(50, 1)) + rng.normal(size=(50, 1))
     c = z - z.mean(axis=1, keepdims=True)
@@ -58,21 +58,21 @@ def test_layer_norm_matches_numpy_and_norm_identity(eps: float) -> None:
     assert np.all((out**2).sum(1) <= 16 * (1 + 1e-12))
 
 
-def test_layer_norm_reference_value_of_the_note() -> None:
-    # note §5.1: for d = 16, eps = 1e-5 and v = 1, ||N(z)||^2 = 15.99984
+def test_postln_prop_ln_facts_reference_value() -> None:
+    # for d = 16, eps = 1e-5 and v = 1, ||N(z)||^2 = 15.99984
     z = torch.tensor([1.0, -1.0] * 8, dtype=torch.float64)  # mean 0, variance exactly 1
     assert float((layer_norm(z, 1e-5) ** 2).sum()) == pytest.approx(15.99984, abs=1e-5)
 
 
 @pytest.mark.parametrize("eps", [0.0, 1e-5, 1e-2])
-def test_layer_norm_jacobian_matches_autodiff_and_spectrum(eps: float) -> None:
+def test_capacity_lem_jacobian_matches_autodiff_and_spectrum(eps: float) -> None:
     torch.manual_seed(1)
     z = torch.randn(16, dtype=torch.float64) * 2 + 0.7
     J = layer_norm_jacobian(z, eps)
     J_auto = torch.autograd.functional.jacobian(lambda t: layer_norm(t, eps), z)
     torch.testing.assert_close(J, J_auto, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(J, J.T, rtol=0, atol=1e-14)
-    # eigen-structure (note §3.1): 0 along 1, eps/(v+eps)/s along N(z), 1/s on {1, N}^perp
+    # eigen-structure (Lemma capacity-lem-jacobian): 0 along 1, eps/(v+eps)/s along N(z), 1/s on {1, N}^perp
     c = z - z.mean()
     v = float((c * c).mean())
     s = math.sqrt(v + eps)
@@ -89,7 +89,7 @@ def test_layer_norm_jacobian_matches_autodiff_and_spectrum(eps: float) -> None:
     ("eps", "expected"), [(1e-3, 1.3e-3), (1e-5, 1.3e-5), (1e-8, 1.3e-8)]
 )
 def test_renormalising_a_post_ln_output(eps: float, expected: float) -> None:
-    # note §3.2 / §5.1: N(h_p) = s h_p with s = (v0/(v0+eps) + eps)^(-1/2); d = 16, v0 ~ 4
+    # Proposition postln-prop-preserve: N(h_p) = s h_p with s = (v0/(v0+eps) + eps)^(-1/2); d = 16, v0 ~ 4
     torch.manual_seed(0)
     c = torch.randn(2000, 16, dtype=torch.float64)
     c = c - c.mean(1, keepdim=True)
@@ -99,7 +99,7 @@ def test_renormalising_a_post_ln_output(eps: float, expected: float) -> None:
     s = 1 / math.sqrt(v0 / (v0 + eps) + eps)
     dev = (layer_norm(hp, eps) - hp).abs().max(1).values
     torch.testing.assert_close(dev, abs(s - 1) * hp.abs().max(1).values, rtol=1e-5, atol=1e-15)
-    # the note's magnitudes (max |h_p| ~ 3.5 for d = 16): 1.3e-3, 1.3e-5, 1.3e-8
+    # the magnitudes (max |h_p| ~ 3.5 for d = 16): 1.3e-3, 1.3e-5, 1.3e-8
     assert 0.5 * expected < float(dev.median()) < 2 * expected
 
 
@@ -109,13 +109,19 @@ def test_renormalising_is_exact_at_eps_zero() -> None:
     assert float((layer_norm(hp, 0.0) - hp).abs().max()) < 4e-15
 
 
-def test_layer_norm_rejects_bad_input() -> None:
-    with pytest.raises(TypeError, match="z must be a torch.Tensor"):
-        layer_norm(np.ones((2, 3)))  # type: ignore[arg-type]
+def test_layer_norm_follows_the_array_rule_and_rejects_bad_input() -> None:
+    z = np.random.default_rng(0).normal(size=(3, 5))
+    out = layer_norm(z)
+    assert isinstance(out, np.ndarray)
+    np.testing.assert_allclose(out, layer_norm(torch.from_numpy(z)).numpy(), rtol=0, atol=0)
+    assert isinstance(layer_norm_jacobian(z[0]), np.ndarray) and layer_norm_jacobian(z[0]).shape == (5, 5)
+    assert layer_norm(torch.ones(2, 3, dtype=torch.float32) * torch.arange(3)).dtype == torch.float32
     with pytest.raises(ValueError, match="d >= 2"):
         layer_norm(torch.ones(4, 1))
     with pytest.raises(ValueError, match="eps"):
         layer_norm(torch.ones(4, 3), -1.0)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        layer_norm(z + 1j)
 
 
 # ----------------------------------------------------------------------------------------------- the network
@@ -123,7 +129,7 @@ def test_layer_norm_rejects_bad_input() -> None:
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_forward_pieces_compose(device: str) -> None:
-    model = PostLNResNet(5, 8, [7, 9, 11], 3, out_dim=2, bias_std=0.3, seed=3, device=device)
+    model = PostLNResNet(5, 8, hidden=[7, 9, 11], depth=3, out_dim=2, bias_std=0.3, seed=3, device=device)
     x = torch.randn(20, 5, dtype=torch.float64, device=device)
     f = model(x)
     assert f.shape == (20, 2) and f.dtype == torch.float64 and f.device.type == device
@@ -132,16 +138,16 @@ def test_forward_pieces_compose(device: str) -> None:
     hs = model.hidden_states(x)
     assert len(hs) == 4
     torch.testing.assert_close(model.readout(hs[-1]), f, rtol=0, atol=0)
-    # manual forward from the formulas of note §2.2
+    # manual forward from the formulas of Definition postln-def-network
     h = layer_norm(x @ model.embed.weight.T, model.eps)
     for blk in model.blocks:
         h = layer_norm(h + torch.relu(h @ blk.linear1.weight.T + blk.linear1.bias) @ blk.linear2.weight.T, model.eps)
     torch.testing.assert_close(h @ model.readout.weight.T, f, rtol=1e-12, atol=1e-12)
 
 
-def test_post_normalisation_bounds_every_stream_independently_of_the_weights() -> None:
-    # note §3.9 (1): ||h_k|| <= sqrt(d) at every layer, whatever the weights
-    model = PostLNResNet(6, 12, 16, 5, seed=0)
+def test_postln_cor_bounded_every_stream_whatever_the_weights() -> None:
+    # Corollary postln-cor-bounded: ||h_k|| <= sqrt(d) at every layer, whatever the weights
+    model = PostLNResNet(6, 12, hidden=16, depth=5, seed=0)
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(100.0)
@@ -153,41 +159,76 @@ def test_post_normalisation_bounds_every_stream_independently_of_the_weights() -
 
 
 def test_initialisation_is_seeded_and_scaled() -> None:
-    a = PostLNResNet(10, 16, 32, 2, seed=7)
-    b = PostLNResNet(10, 16, 32, 2, seed=7)
-    c = PostLNResNet(10, 16, 32, 2, seed=8)
+    a = PostLNResNet(10, 16, hidden=32, depth=2, seed=7)
+    b = PostLNResNet(10, 16, hidden=32, depth=2, seed=7)
+    c = PostLNResNet(10, 16, hidden=32, depth=2, seed=8)
     assert _state_equal(a, b) and not _state_equal(a, c)
-    # N(0, 1/fan-in) weights (note §5): a big block's empirical variance is close to 1/fan-in
-    big = PostLNResNet(10, 64, 512, 1, seed=0)
+    # N(0, 1/fan-in) weights: a big block's empirical variance is close to 1/fan-in
+    big = PostLNResNet(10, 64, hidden=512, depth=1, seed=0)
     assert float(big.blocks[0].linear1.weight.detach().var()) == pytest.approx(1 / 64, rel=0.05)
     assert float(big.blocks[0].linear2.weight.detach().var()) == pytest.approx(1 / 512, rel=0.05)
     assert float(big.blocks[0].linear1.bias.detach().abs().max()) == 0.0  # bias_std = 0 by default
 
 
 def test_network_rejects_bad_arguments() -> None:
-    with pytest.raises(ValueError, match="d must be"):
-        PostLNResNet(3, 1, 4, 2)
+    with pytest.raises(ValueError, match="width must be"):
+        PostLNResNet(3, 1, hidden=4, depth=2)
     with pytest.raises(ValueError, match="depth"):
-        PostLNResNet(3, 4, 4, -1)
+        PostLNResNet(3, 4, hidden=4, depth=-1)
     with pytest.raises(ValueError, match="length depth"):
-        PostLNResNet(3, 4, [4, 4], 3)
+        PostLNResNet(3, 4, hidden=[4, 4], depth=3)
     with pytest.raises(TypeError, match="hidden"):
-        PostLNResNet(3, 4, "4", 3)  # type: ignore[arg-type]
+        PostLNResNet(3, 4, hidden="4", depth=3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="eps"):
-        PostLNResNet(3, 4, 4, 2, eps=float("nan"))
+        PostLNResNet(3, 4, hidden=4, depth=2, eps=float("nan"))
     with pytest.raises(TypeError, match="in_dim"):
-        PostLNResNet(3.0, 4, 4, 2)  # type: ignore[arg-type]
-    model = PostLNResNet(3, 4, 4, 2)
-    with pytest.raises(ValueError, match=r"shape \(n, in_dim=3\)"):
-        model.as_input(torch.ones(5, 4))
-    with pytest.raises(ValueError, match="finite"):
-        model.as_input(torch.tensor([[0.0, float("nan"), 1.0]]))
+        PostLNResNet(3.0, 4, hidden=4, depth=2)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        PostLNResNet(3, 4, 4, 2)  # hidden and depth are keyword-only  # type: ignore[misc]
+    model = PostLNResNet(3, 4, hidden=4, depth=2)
     with pytest.raises(ValueError, match="start"):
         model.head(torch.ones(2, 4), 3)
 
 
+@pytest.mark.parametrize(("x", "exc", "match"), [
+    (torch.tensor([[0.0, float("nan"), 1.0]], dtype=torch.float64), ValueError, "finite"),
+    (torch.tensor([[0.0, float("inf"), 1.0]], dtype=torch.float64), ValueError, "finite"),
+    (torch.ones(5, 4, dtype=torch.float64), ValueError, r"shape \(n, in_dim\) = \(n, 3\)"),
+    (torch.ones(5, dtype=torch.float64), ValueError, "shape"),
+    (torch.ones(2, 3, dtype=torch.complex128), ValueError, "Complex data not supported"),
+    (torch.ones(2, 3, dtype=torch.bool), TypeError, "real numbers"),
+    (np.ones((2, 3)), TypeError, "torch.Tensor"),
+])
+def test_forward_validates_its_input(x, exc, match) -> None:
+    """NaN in used to give NaN out, and a wrong width failed deep inside torch; now the input is checked first."""
+    model = PostLNResNet(3, 4, hidden=4, depth=2)
+    with pytest.raises(exc, match=match):
+        model(x)
+    with pytest.raises(exc, match=match):
+        model.hidden_state(x, 1)
+
+
+def test_forward_casts_real_inputs_to_the_model_dtype() -> None:
+    model = PostLNResNet(3, 4, hidden=4, depth=2, seed=1)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    torch.testing.assert_close(model(x.float()), model(x.float().double()))
+    assert model(torch.ones(2, 3, dtype=torch.int64)).dtype == torch.float64
+
+
+def test_construction_and_insertion_leave_the_global_generator_alone() -> None:
+    """Initial values come from private generators: building or growing a network never advances torch's global
+    generator (nn.Linear's own initialisation used to draw from it before the seeded values were copied in)."""
+    state = torch.random.get_rng_state()
+    model = PostLNResNet(10, 16, hidden=32, depth=2, seed=3)
+    insert_block(model, 1, 8, seed=4)
+    insert_block(model, 1, 8, "gate", seed=4)
+    fit_readout(model, torch.randn(5, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0)),
+                torch.zeros(5, dtype=torch.float64))
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
 def test_fit_readout_is_the_ridge_solution() -> None:
-    model = PostLNResNet(4, 6, 8, 2, seed=1)
+    model = PostLNResNet(4, 6, hidden=8, depth=2, seed=1)
     X = torch.randn(100, 4, dtype=torch.float64)
     y = torch.randn(100, dtype=torch.float64)
     fitted = fit_readout(model, X, y, ridge=0.1)
@@ -210,9 +251,9 @@ def test_fit_readout_is_the_ridge_solution() -> None:
 
 @pytest.mark.parametrize("init", INSERT_INITS)
 @pytest.mark.parametrize("position", [0, 1, 2, 3])
-def test_insertion_preserves_the_function_exactly_at_eps_zero(init: str, position: int) -> None:
-    # Result A: exact (to float rounding) when eps = 0, at every position, with biases in the old blocks
-    model = PostLNResNet(10, 16, 32, 3, eps=0.0, bias_std=0.5, seed=2)
+def test_postln_prop_preserve_insertion_is_exact_at_eps_zero(init: str, position: int) -> None:
+    # Proposition postln-prop-preserve: exact (to float rounding) when eps = 0, at every position, with biases
+    model = PostLNResNet(10, 16, hidden=32, depth=3, eps=0.0, bias_std=0.5, seed=2)
     x = torch.randn(256, 10, dtype=torch.float64)
     new = insert_block(model, position, 64, init, probe=x, seed=position)
     with torch.no_grad():
@@ -223,22 +264,22 @@ def test_insertion_preserves_the_function_exactly_at_eps_zero(init: str, positio
 
 
 @pytest.mark.parametrize("eps", [1e-8, 1e-5, 1e-3])
-def test_insertion_preserves_the_function_to_order_eps(eps: float) -> None:
-    # pitfall 3: tolerance 10 eps with biased old blocks (note §5.2: 5.6e-7 at eps = 1e-5) ...
+def test_postln_prop_preserve_insertion_to_order_eps(eps: float) -> None:
+    # tolerance 10 eps with biased old blocks (5.6e-7 at eps = 1e-5) ...
     x = torch.randn(256, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    biased = PostLNResNet(10, 16, 32, 3, eps=eps, bias_std=0.5, seed=3)
+    biased = PostLNResNet(10, 16, hidden=32, depth=3, eps=eps, bias_std=0.5, seed=3)
     d_biased = insert_block(biased, 1, 64, probe=x).insertion_.function_change
     assert 0 < d_biased <= 10 * eps
-    # ... and O(eps^2) for bias-free blocks, which commute with positive scaling (note §5.2)
-    free = PostLNResNet(10, 16, 32, 3, eps=eps, bias=False, seed=3)
+    # ... and O(eps^2) for bias-free blocks, which commute with positive scaling
+    free = PostLNResNet(10, 16, hidden=32, depth=3, eps=eps, bias=False, seed=3)
     d_free = insert_block(free, 1, 64, probe=x).insertion_.function_change
     assert d_free <= max(10 * eps**2, 1e-13)
     assert d_free < d_biased
 
 
-def test_affine_insertion_reports_the_measured_change() -> None:
-    # pitfall 1 / note §5.2: affine LayerNorm breaks preservation; it is measured, not claimed
-    model = PostLNResNet(10, 16, 32, 3, affine=True, seed=0)
+def test_postln_prop_affine_insertion_reports_the_measured_change() -> None:
+    # Proposition postln-prop-affine: affine LayerNorm breaks preservation; it is measured, not claimed
+    model = PostLNResNet(10, 16, hidden=32, depth=3, affine=True, seed=0)
     _perturb_affine(model)
     x = torch.randn(256, 10, dtype=torch.float64)
     with pytest.warns(UserWarning, match="affine LayerNorm"):
@@ -248,14 +289,14 @@ def test_affine_insertion_reports_the_measured_change() -> None:
     assert new.insertion_.function_change == measured
     assert measured > 1e-2
     assert not new.insertion_.preserving
-    # the mechanism: N(h) != h for h = gamma * n + beta (note §5.2: 0.88 for this configuration)
+    # the mechanism: N(h) != h for h = gamma * n + beta (0.88 for this configuration)
     with torch.no_grad():
         hp = model.hidden_state(x, 1)
     assert float((layer_norm(hp, model.eps) - hp).abs().max()) > 0.1
 
 
 def test_affine_insertion_without_probe_uses_a_default_probe() -> None:
-    model = PostLNResNet(10, 16, 32, 2, affine=True, seed=1)
+    model = PostLNResNet(10, 16, hidden=32, depth=2, affine=True, seed=1)
     _perturb_affine(model, 1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -266,8 +307,8 @@ def test_affine_insertion_without_probe_uses_a_default_probe() -> None:
 
 
 def test_affine_with_identity_gamma_and_zero_beta_is_preserving() -> None:
-    # the exception of note §3.2: gamma constant and beta = 0 -> no warning, change O(eps)
-    model = PostLNResNet(10, 16, 32, 2, affine=True, eps=0.0, seed=1)
+    # the exception of Proposition postln-prop-affine: gamma constant and beta = 0 -> no warning, change O(eps)
+    model = PostLNResNet(10, 16, hidden=32, depth=2, affine=True, eps=0.0, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         new = insert_block(model, 1, 8)
@@ -275,7 +316,7 @@ def test_affine_with_identity_gamma_and_zero_beta_is_preserving() -> None:
 
 
 def test_insert_block_returns_a_new_model_and_records_the_block() -> None:
-    model = PostLNResNet(10, 16, 32, 3, bias_std=0.2, seed=4)
+    model = PostLNResNet(10, 16, hidden=32, depth=3, bias_std=0.2, seed=4)
     before = copy.deepcopy(model.state_dict())
     new = insert_block(model, 2, 24, "zero_out", seed=5)
     assert model.depth == 3 and new.depth == 4
@@ -302,8 +343,8 @@ def test_insert_block_returns_a_new_model_and_records_the_block() -> None:
     assert torch.equal(insert_block(model, 2, 24, seed=5).blocks[2].linear1.weight, blk.linear1.weight)
 
 
-def test_insert_block_refuses_the_zero_initialisation_trap() -> None:
-    model = PostLNResNet(4, 6, 8, 2)
+def test_postln_prop_trap_insert_block_refuses_the_zero_initialisation() -> None:
+    model = PostLNResNet(4, 6, hidden=8, depth=2)
     for bad in ("zero_both", "zero_all", "ZERO"):
         with pytest.raises(ValueError, match="zero-initialisation trap"):
             insert_block(model, 1, 8, bad)
@@ -313,13 +354,13 @@ def test_insert_block_refuses_the_zero_initialisation_trap() -> None:
 
 @pytest.mark.parametrize("position", [-1, 3, 10])
 def test_insert_block_rejects_bad_positions(position: int) -> None:
-    model = PostLNResNet(4, 6, 8, 2)
+    model = PostLNResNet(4, 6, hidden=8, depth=2)
     with pytest.raises(ValueError, match=r"position must be an integer in \[0, depth=2\]"):
         insert_block(model, position, 8)
 
 
 def test_insert_block_rejects_bad_arguments() -> None:
-    model = PostLNResNet(4, 6, 8, 2)
+    model = PostLNResNet(4, 6, hidden=8, depth=2)
     with pytest.raises(TypeError, match="position"):
         insert_block(model, True, 8)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="position"):
@@ -336,7 +377,7 @@ def test_insert_block_rejects_bad_arguments() -> None:
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_insertion_on_device(device: str) -> None:
-    model = PostLNResNet(4, 6, 8, 2, eps=0.0, bias_std=0.3, device=device)
+    model = PostLNResNet(4, 6, hidden=8, depth=2, eps=0.0, bias_std=0.3, device=device)
     x = torch.randn(32, 4, dtype=torch.float64, device=device)
     new = insert_block(model, 1, 8, probe=x)
     assert new.blocks[1].linear1.weight.device.type == device
@@ -365,7 +406,7 @@ if given is not None:
         d: int, hidden: int, depth: int, data, init: str, bias_std: float, seed: int
     ) -> None:
         position = data.draw(st.integers(0, depth))
-        model = PostLNResNet(3, d, hidden, depth, eps=0.0, bias_std=bias_std, seed=seed % 1000)
+        model = PostLNResNet(3, d, hidden=hidden, depth=depth, eps=0.0, bias_std=bias_std, seed=seed % 1000)
         x = torch.randn(16, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
         new = insert_block(model, position, hidden + 1, init, probe=x, seed=seed)
         assert new.depth == depth + 1

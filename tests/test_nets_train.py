@@ -1,17 +1,15 @@
-"""Tests of resntk.train: the loop against hand-written GD, callbacks, lr_from_ntk and kernel gradient descent."""
+"""Tests of resntk.nets.train: the loop against hand-written gradient descent, callbacks, and a network that is
+exactly kernel gradient descent."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.linalg
 import torch
 from torch import nn
 
-from resntk.empirical import empirical_ntk
-from resntk.models import ScaledResNet
-from resntk.train import (History, LossCallback, NTKCallback, PredictionCallback, kernel_gd_predictions,
-                          lr_from_ntk, train)
+from resntk.nets import History, LossCallback, NTKCallback, PredictionCallback, ScaledResNet, empirical_ntk, train
+from resntk.regression import GradientFlowRegressor, lr_from_ntk
 
 
 def data(n: int = 12, d: int = 3, seed: int = 0):
@@ -132,7 +130,7 @@ def test_callbacks_record_at_their_schedule():
     X = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     X = X / X.norm(dim=1, keepdim=True)
     y = X[:, 0]
-    net = ScaledResNet(3, 16, 2, 1.0, seed=0)
+    net = ScaledResNet(3, 16, depth=2, alpha=1.0, seed=0)
     init_ntk = empirical_ntk(net, X)
     cbs = [PredictionCallback(X, every=2), NTKCallback(X, every=5), LossCallback(X, y, every=3, name="val")]
     hist = train(net, X, y, steps=10, lr=0.05, callbacks=cbs)
@@ -191,7 +189,7 @@ def test_divergence_raises_instead_of_returning_nan():
     (dict(X_test=torch.ones(2, 3)), ValueError, "X_test and y_test"),
     (dict(y=torch.ones(5)), ValueError, "y must have 12 rows"),
     (dict(y=torch.ones(12, 2)), ValueError, "y must have the shape"),
-    (dict(X=torch.full((12, 3), float("nan"))), ValueError, "X contains non-finite"),
+    (dict(X=torch.full((12, 3), float("nan"))), ValueError, "X must contain only finite"),
     (dict(loss="cross_entropy"), ValueError, "logits"),
     (dict(callbacks=[lambda s, m, h: None]), TypeError, "callback"),
 ])
@@ -203,85 +201,6 @@ def test_train_rejects_bad_arguments(kwargs, exc, match):
         train(Squeeze(linear_model()), args.pop("X"), args.pop("y"), **args)
 
 
-# ------------------------------------------------------------------------------------------- kernel GD
-def psd(n: int, rank: int | None = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    B = torch.randn(n, rank or n, generator=g, dtype=torch.float64)
-    Bt = torch.randn(4, rank or n, generator=g, dtype=torch.float64)
-    return B @ B.T, Bt @ B.T
-
-
-def iterate_kernel_gd(K, Kx, y, lr, steps):
-    """The note's §2.7 update, literally: f <- f - (eta/n) Theta(., X)(f(X) - y) from f = 0."""
-    n = K.shape[0]
-    f, fx = torch.zeros_like(y), torch.zeros(Kx.shape[0], *y.shape[1:], dtype=y.dtype)
-    for _ in range(steps):
-        r = f - y
-        f, fx = f - lr / n * K @ r, fx - lr / n * Kx @ r
-    return fx
-
-
-@pytest.mark.parametrize("rank", [None, 3])
-def test_kernel_gd_closed_form_matches_the_iteration(rank):
-    K, Kx = psd(9, rank)
-    y = torch.randn(9, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    lr = 1.7 * lr_from_ntk(K)
-    steps = [0, 1, 7, 60]
-    got = kernel_gd_predictions(K, Kx, y, lr, steps)
-    assert got.shape == (4, 4, 2)
-    for s, g in zip(steps, got):
-        torch.testing.assert_close(g, iterate_kernel_gd(K, Kx, y, lr, s), rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(kernel_gd_predictions(K, Kx, y[:, 0], lr, 7), got[2][:, 0])
-
-
-def test_kernel_gd_tends_to_interpolation_and_to_gradient_flow():
-    K, Kx = psd(6, seed=2)
-    y = torch.randn(6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    lr = lr_from_ntk(K)
-    interp = Kx @ torch.linalg.solve(K, y)
-    far = kernel_gd_predictions(K, Kx, y, lr, 200_000)
-    torch.testing.assert_close(far, interp, rtol=1e-6, atol=1e-6)
-    # small steps: discrete GD -> gradient flow f_t = Kx K^-1 (I - exp(-t K / n)) y with t = k * eta
-    small, k = lr / 1000, 3000
-    t = small * k
-    flow = Kx @ torch.linalg.solve(K, (torch.eye(6, dtype=torch.float64)
-                                       - torch.from_numpy(scipy.linalg.expm(-t * K.numpy() / 6))) @ y)
-    torch.testing.assert_close(kernel_gd_predictions(K, Kx, y, small, k), flow, rtol=2e-3, atol=2e-3)
-
-
-def test_lr_from_ntk_is_n_over_lambda_max_and_kills_the_top_mode_in_one_step():
-    K, _ = psd(7, seed=4)
-    lam, U = np.linalg.eigh(K.numpy())
-    lr = lr_from_ntk(K)
-    assert lr == pytest.approx(7 / lam[-1], rel=1e-12)
-    assert lr_from_ntk(K, n=3) == pytest.approx(3 / lam[-1], rel=1e-12)
-    y = torch.from_numpy(U[:, -1].copy())  # target along the top eigenvector is fitted after one step
-    torch.testing.assert_close(kernel_gd_predictions(K, K, y, lr, 1), y, rtol=1e-12, atol=1e-12)
-
-
-def test_kernel_gd_and_lr_errors():
-    K, Kx = psd(5)
-    y = torch.ones(5, dtype=torch.float64)
-    with pytest.raises(ValueError, match="ntk_train"):
-        lr_from_ntk(torch.ones(3, 4))
-    with pytest.raises(ValueError, match="symmetric"):
-        lr_from_ntk(torch.triu(K))
-    with pytest.raises(ValueError, match="ntk_train"):
-        lr_from_ntk(-K)
-    with pytest.raises(ValueError, match="non-finite"):
-        lr_from_ntk(torch.full((2, 2), float("nan")))
-    with pytest.raises(ValueError, match="n must"):
-        lr_from_ntk(K, n=0)
-    with pytest.raises(ValueError, match="ntk_test_train"):
-        kernel_gd_predictions(K, Kx[:, :3], y, 0.1, 3)
-    with pytest.raises(ValueError, match="y must"):
-        kernel_gd_predictions(K, Kx, torch.ones(4), 0.1, 3)
-    with pytest.raises(ValueError, match="steps"):
-        kernel_gd_predictions(K, Kx, y, 0.1, -1)
-    with pytest.raises(ValueError, match="unstable"):
-        kernel_gd_predictions(K, Kx, y, 2.5 * lr_from_ntk(K), 3)
-
-
 # ------------------------------------------------------------------------------------------- network = kernel
 def test_readout_only_network_follows_kernel_gd_exactly():
     """Training only v makes f linear in the trained parameters: the empirical NTK is constant and GD on the
@@ -291,10 +210,31 @@ def test_readout_only_network_follows_kernel_gd_exactly():
     X = X / X.norm(dim=1, keepdim=True)
     Xt = torch.randn(5, 3, generator=g, dtype=torch.float64)
     y = torch.sin(3 * X[:, 0])
-    net = ScaledResNet(3, 32, 3, 0.8, trained="readout", seed=1)
+    net = ScaledResNet(3, 32, depth=3, alpha=0.8, trained="readout", seed=1)
     K, Kx = empirical_ntk(net, X), empirical_ntk(net, Xt, X)
     lr = lr_from_ntk(K)
     hist = train(net, X, y, steps=40, lr=lr, callbacks=[PredictionCallback(Xt, every=20)])
     for rec in hist.records["predictions"]:
-        torch.testing.assert_close(rec["predictions"], kernel_gd_predictions(K, Kx, y, lr, rec["step"]),
-                                   rtol=1e-10, atol=1e-10)
+        kernel_gd = GradientFlowRegressor(lr=lr).fit(K, y).predict(Kx, steps=rec["step"])
+        torch.testing.assert_close(rec["predictions"], kernel_gd, rtol=1e-10, atol=1e-10)
+
+
+def test_history_is_reachable_from_the_subpackage_and_train_shadows_no_module():
+    """resntk.train used to be both a submodule and a function, so ``resntk.train.History`` failed."""
+    import resntk
+
+    assert resntk.train is train and resntk.nets.train is train
+    assert resntk.nets.History is History
+    import importlib.util
+
+    assert importlib.util.find_spec("resntk.train") is None
+
+
+def test_numpy_data_is_accepted_like_tensors():
+    X, y = data()
+    a, b = Squeeze(linear_model()), Squeeze(linear_model())
+    h1 = train(a, X, y, steps=5, lr=0.1)
+    h2 = train(b, X.numpy(), y.numpy(), steps=5, lr=0.1)
+    assert h1.train_loss == h2.train_loss
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        train(Squeeze(linear_model()), X.numpy() + 1j, y, steps=1, lr=0.1)

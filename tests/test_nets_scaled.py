@@ -1,4 +1,5 @@
-"""Tests of resntk.models.ScaledResNet against the note's §2.1–2.4 (architecture, initialisation, mirroring)."""
+"""Tests of resntk.nets.ScaledResNet (book, Chapter 1, Definition `def-scaled-resnet`; Chapter 3, Proposition
+`ntk-prop-mirror`; Chapter 15, Proposition `synth-prop-insertion`): architecture, initialisation, mirroring."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from resntk.models import TRAINED_GROUPS, ScaledResNet
+from resntk.nets import TRAINED_GROUPS, ScaledResNet
 
 
 def sphere(n: int, d: int, seed: int = 0) -> torch.Tensor:
@@ -17,7 +18,7 @@ def sphere(n: int, d: int, seed: int = 0) -> torch.Tensor:
 
 
 def numpy_forward(A, W, V, v, x, alpha):
-    """Independent NumPy transcription of the note's §2.1 formula for one copy."""
+    """Independent NumPy transcription of the formula of Definition `def-scaled-resnet` for one copy."""
     m = A.shape[0]
     h = x @ A.T / np.sqrt(m)
     for Wl, Vl in zip(W, V):
@@ -36,7 +37,7 @@ def perturb(net: torch.nn.Module, scale: float = 0.1, seed: int = 1) -> None:
 @pytest.mark.parametrize("mirrored", [False, True])
 def test_forward_matches_numpy_transcription_of_the_formula(mirrored):
     x = sphere(9, 3)
-    net = ScaledResNet(3, 17, 3, 0.6, mirrored=mirrored, seed=4)
+    net = ScaledResNet(3, 17, depth=3, alpha=0.6, mirrored=mirrored, seed=4)
     perturb(net)  # make the two copies differ, so the mirrored combination is really exercised
     outs = [numpy_forward(*(getattr(c, k).detach().numpy() for k in "AWVv"), x.numpy(), 0.6) for c in net.copies]
     expected = outs[0] if not mirrored else (outs[0] - outs[1]) / np.sqrt(2)
@@ -46,7 +47,7 @@ def test_forward_matches_numpy_transcription_of_the_formula(mirrored):
 
 
 def test_parameter_shapes_names_and_standard_normal_entries():
-    net = ScaledResNet(5, 256, 2, 1.0, mirrored=False, seed=0)
+    net = ScaledResNet(5, 256, depth=2, alpha=1.0, mirrored=False, seed=0)
     shapes = {name: tuple(p.shape) for name, p in net.named_parameters()}
     assert shapes == {"copies.0.A": (256, 5), "copies.0.W": (2, 256, 256), "copies.0.V": (2, 256, 256),
                       "copies.0.v": (256,)}
@@ -60,24 +61,24 @@ def test_parameter_shapes_names_and_standard_normal_entries():
 
 def test_alpha_zero_is_the_linear_map_through_input_and_readout():
     x = sphere(6, 4)
-    net = ScaledResNet(4, 32, 5, 0.0, mirrored=False)
+    net = ScaledResNet(4, 32, depth=5, alpha=0.0, mirrored=False)
     c = net.copies[0]
     expected = (x @ c.A.detach().T / math.sqrt(32)) @ c.v.detach()
     torch.testing.assert_close(net(x), expected, rtol=1e-13, atol=1e-13)
 
 
 def test_positive_homogeneity_of_the_bias_free_relu_network():
-    """f(cx) = c f(x) for c > 0 (note §3.4, homogeneity)."""
+    """f(cx) = c f(x) for c > 0 (homogeneity, Chapter 4, Proposition `rntk-prop-scalar`)."""
     x = torch.randn(7, 3, dtype=torch.float64)
-    net = ScaledResNet(3, 40, 3, 0.8, mirrored=False, seed=2)
+    net = ScaledResNet(3, 40, depth=3, alpha=0.8, mirrored=False, seed=2)
     torch.testing.assert_close(net(2.5 * x), 2.5 * net(x), rtol=1e-12, atol=1e-12)
 
 
-def test_signal_propagation_norms_follow_one_plus_alpha_squared_to_the_depth():
-    """||x_l||^2 -> (1 + alpha^2)^l as m -> infinity (note §2.2, derived)."""
+def test_prop_norm_growth_one_plus_alpha_squared_to_the_depth():
+    """||x_l||^2 -> (1 + alpha^2)^l as m -> infinity (Chapter 1, Proposition `prop-norm-growth`)."""
     x = sphere(8, 3, seed=5)
     alpha, L = 1.0, 3
-    net = ScaledResNet(3, 2048, L, alpha, mirrored=False, seed=3)
+    net = ScaledResNet(3, 2048, depth=L, alpha=alpha, mirrored=False, seed=3)
     (tr,) = net.trace(x)
     for ell, state in enumerate(tr.states):
         sq = (state ** 2).sum(1).mean().item()
@@ -89,17 +90,17 @@ def test_signal_propagation_norms_follow_one_plus_alpha_squared_to_the_depth():
 # ------------------------------------------------------------------------------------------- mirroring
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("width,depth", [(1, 1), (7, 3), (33, 4), (129, 2)])
-def test_mirrored_output_is_exactly_zero_at_initialisation(dtype, width, depth):
+def test_ntk_prop_mirror_output_is_exactly_zero_at_initialisation(dtype, width, depth):
     x = torch.randn(37, 3, dtype=torch.float64)
-    net = ScaledResNet(3, width, depth, 0.7, dtype=dtype, seed=width)
+    net = ScaledResNet(3, width, depth=depth, alpha=0.7, dtype=dtype, seed=width)
     out = net(x)
     assert out.dtype == dtype
     assert torch.equal(out, torch.zeros_like(out))
 
 
 def test_mirrored_copies_share_initial_values_and_match_the_plain_network():
-    net = ScaledResNet(3, 24, 2, 0.5, mirrored=True, seed=7)
-    plain = ScaledResNet(3, 24, 2, 0.5, mirrored=False, seed=7)
+    net = ScaledResNet(3, 24, depth=2, alpha=0.5, mirrored=True, seed=7)
+    plain = ScaledResNet(3, 24, depth=2, alpha=0.5, mirrored=False, seed=7)
     for key in "AWVv":
         a, b, c = (getattr(m, key) for m in (net.copies[0], net.copies[1], plain.copies[0]))
         assert torch.equal(a, b) and torch.equal(a, c)
@@ -109,7 +110,7 @@ def test_mirrored_copies_share_initial_values_and_match_the_plain_network():
 
 def test_mirrored_gradients_are_antisymmetric_and_the_copies_train_independently():
     x = sphere(5, 3)
-    net = ScaledResNet(3, 16, 2, 1.0, trained="all", seed=1)
+    net = ScaledResNet(3, 16, depth=2, alpha=1.0, trained="all", seed=1)
     net(x).sum().backward()
     for key in "AWVv":
         g1, g2 = getattr(net.copies[0], key).grad, getattr(net.copies[1], key).grad
@@ -125,7 +126,7 @@ def test_mirrored_gradients_are_antisymmetric_and_the_copies_train_independently
 # ------------------------------------------------------------------------------------------- configuration
 @pytest.mark.parametrize("trained", sorted(TRAINED_GROUPS))
 def test_trained_selects_which_groups_require_gradients(trained):
-    net = ScaledResNet(2, 8, 2, 1.0, trained=trained)
+    net = ScaledResNet(2, 8, depth=2, alpha=1.0, trained=trained)
     for name, p in net.named_parameters():
         assert p.requires_grad == (name.rsplit(".", 1)[1] in TRAINED_GROUPS[trained])
     other = "all" if trained != "all" else "readout"
@@ -135,11 +136,11 @@ def test_trained_selects_which_groups_require_gradients(trained):
 
 
 def test_seed_generator_dtype_and_device_conventions():
-    a = ScaledResNet(3, 10, 2, 1.0, seed=11)
-    b = ScaledResNet(3, 10, 2, 1.0, seed=11)
-    c = ScaledResNet(3, 10, 2, 1.0, seed=12)
-    d = ScaledResNet(3, 10, 2, 1.0, generator=torch.Generator().manual_seed(11))
-    f32 = ScaledResNet(3, 10, 2, 1.0, seed=11, dtype=torch.float32, device="cpu")
+    a = ScaledResNet(3, 10, depth=2, alpha=1.0, seed=11)
+    b = ScaledResNet(3, 10, depth=2, alpha=1.0, seed=11)
+    c = ScaledResNet(3, 10, depth=2, alpha=1.0, seed=12)
+    d = ScaledResNet(3, 10, depth=2, alpha=1.0, generator=torch.Generator().manual_seed(11))
+    f32 = ScaledResNet(3, 10, depth=2, alpha=1.0, seed=11, dtype=torch.float32, device="cpu")
     for key in "AWVv":
         pa = getattr(a.copies[0], key)
         assert torch.equal(pa, getattr(b.copies[0], key)) and torch.equal(pa, getattr(d.copies[0], key))
@@ -153,9 +154,9 @@ def test_seed_generator_dtype_and_device_conventions():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_runs_on_cuda():  # pragma: no cover - exercised on GPU machines only
     x = sphere(4, 3).cuda()
-    net = ScaledResNet(3, 16, 2, 1.0, device="cuda", seed=0)
-    cpu = ScaledResNet(3, 16, 2, 1.0, seed=0, mirrored=False)
-    gpu = ScaledResNet(3, 16, 2, 1.0, seed=0, mirrored=False, device="cuda")
+    net = ScaledResNet(3, 16, depth=2, alpha=1.0, device="cuda", seed=0)
+    cpu = ScaledResNet(3, 16, depth=2, alpha=1.0, seed=0, mirrored=False)
+    gpu = ScaledResNet(3, 16, depth=2, alpha=1.0, seed=0, mirrored=False, device="cuda")
     assert torch.equal(net(x), torch.zeros(4, device="cuda", dtype=torch.float64))
     torch.testing.assert_close(gpu(x).cpu(), cpu(x.cpu()))
 
@@ -182,7 +183,7 @@ def test_constructor_rejects_bad_arguments(kwargs, exc, match):
 
 
 def test_trained_setter_rejects_unknown_convention():
-    net = ScaledResNet(3, 4, 1, 1.0)
+    net = ScaledResNet(3, 4, depth=1, alpha=1.0)
     with pytest.raises(ValueError, match="trained"):
         net.trained = "everything"
     assert net.trained == "hidden"
@@ -191,12 +192,12 @@ def test_trained_setter_rejects_unknown_convention():
 @pytest.mark.parametrize("x,exc,match", [
     (torch.ones(4, 2, dtype=torch.float64), ValueError, "in_dim"),
     (torch.ones(3, dtype=torch.float64), ValueError, "shape"),
-    (torch.tensor([[1.0, float("nan"), 0.0]]), ValueError, "non-finite"),
-    (torch.tensor([[1.0, float("inf"), 0.0]]), ValueError, "non-finite"),
+    (torch.tensor([[1.0, float("nan"), 0.0]]), ValueError, "finite"),
+    (torch.tensor([[1.0, float("inf"), 0.0]]), ValueError, "finite"),
     (np.ones((2, 3)), TypeError, "torch.Tensor"),
 ])
 def test_forward_rejects_bad_inputs(x, exc, match):
-    net = ScaledResNet(3, 4, 1, 1.0)
+    net = ScaledResNet(3, 4, depth=1, alpha=1.0)
     with pytest.raises(exc, match=match):
         net(x)
 
@@ -206,7 +207,7 @@ def _trained_net(mirrored: bool, seed: int = 0) -> ScaledResNet:
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(12, 3, generator=gen, dtype=torch.float64)
     X = X / X.norm(dim=1, keepdim=True)
-    net = ScaledResNet(3, 16, 3, 0.7, mirrored=mirrored, seed=seed)
+    net = ScaledResNet(3, 16, depth=3, alpha=0.7, mirrored=mirrored, seed=seed)
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.05)
     for _ in range(5):  # move away from the initialisation, so that the copies differ
         opt.zero_grad()
@@ -217,8 +218,8 @@ def _trained_net(mirrored: bool, seed: int = 0) -> ScaledResNet:
 
 @pytest.mark.parametrize("mirrored", [True, False])
 @pytest.mark.parametrize("position", [0, 2, 3])
-def test_insert_zero_block_preserves_the_function_and_old_gradients(mirrored, position):
-    from resntk.models import insert_zero_block
+def test_synth_prop_insertion_preserves_the_function_and_old_gradients(mirrored, position):
+    from resntk.nets import insert_zero_block
 
     net = _trained_net(mirrored)
     grown = insert_zero_block(net, position, seed=5)
@@ -238,9 +239,8 @@ def test_insert_zero_block_preserves_the_function_and_old_gradients(mirrored, po
         assert g_new[1][position].abs().max() > 0                  # V_star: can learn
 
 
-def test_insert_zero_block_kernel_increment_is_the_output_map_term():
-    from resntk.empirical import empirical_ntk
-    from resntk.models import insert_zero_block
+def test_synth_prop_insertion_kernel_increment_is_the_output_map_term():
+    from resntk.nets import empirical_ntk, insert_zero_block
 
     net = _trained_net(True, seed=1)
     grown = insert_zero_block(net, 1, seed=2)
@@ -258,7 +258,7 @@ def test_insert_zero_block_kernel_increment_is_the_output_map_term():
 
 
 def test_insert_zero_block_validates_and_leaves_the_input_alone():
-    from resntk.models import insert_zero_block
+    from resntk.nets import insert_zero_block
 
     net = _trained_net(True)
     before = {k: v.clone() for k, v in net.state_dict().items()}
