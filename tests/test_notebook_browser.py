@@ -95,7 +95,8 @@ def lab(tmp_path_factory):
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), RESNTK_BOOK_BUILD="0")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home / 'root'}",
-           f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}"]  # not into the repository's book/
+           f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}",  # not into the repository's book/
+           "--LabApp.expose_app_in_browser=True"]  # window.jupyterapp: open and close notebooks in one page
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(home / "lab.log", "w")
@@ -119,31 +120,55 @@ def lab(tmp_path_factory):
         log.close()
 
 
-def _open(browser, lab, path: str, n_markdown: int):
-    """Open ``path`` as a notebook and wait until its Markdown cells are rendered; returns (page, context)."""
+@pytest.fixture(scope="module")
+def lab_page(browser, lab):
+    """One JupyterLab page for the whole module: notebooks are opened and closed in it, not reloaded."""
     url, token = lab
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     page = ctx.new_page()
-    page.goto(f"{url}/lab/tree/{path}?reset&token={token}", wait_until="domcontentloaded")
-    page.wait_for_selector(".jp-Notebook .jp-MarkdownCell", timeout=60000)
-    rendered = ".jp-Notebook .jp-MarkdownCell .lm-Widget.myst"
-    page.wait_for_function(f"() => document.querySelectorAll({rendered!r}).length >= {n_markdown}", timeout=60000)
+    page.goto(f"{url}/lab?reset&token={token}", wait_until="domcontentloaded")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('docmanager:open')",
+                           timeout=60000)
+    page.evaluate("() => window.jupyterapp.restored")
+    yield page
+    ctx.close()
+
+
+ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+RENDERED = f"{ACTIVE} .jp-MarkdownCell .lm-Widget.myst"
+
+
+def _open(page, path: str, n_markdown: int):
+    """Open ``path`` with its default viewer and wait until its Markdown cells are rendered."""
+    page.evaluate("async p => { await window.jupyterapp.commands.execute('docmanager:open', {path: p}); }", path)
+    page.wait_for_function(f"() => document.querySelectorAll({RENDERED!r}).length >= {n_markdown}",
+                           timeout=60000)
     last, stable = -1, 0
     while stable < 3:  # jupyterlab-myst renders asynchronously: wait until the page stops changing
-        size = page.evaluate(f"() => [...document.querySelectorAll({rendered!r})].map(e => e.innerHTML.length)"
+        size = page.evaluate(f"() => [...document.querySelectorAll({RENDERED!r})].map(e => e.innerHTML.length)"
                              ".reduce((a, b) => a + b, 0)")
         stable = stable + 1 if size == last else 0
         last = size
-        time.sleep(0.4)
-    return page, ctx
+        time.sleep(0.3)
+
+
+def _close(page) -> None:
+    """Close the open notebook without saving it, and shut its kernel down."""
+    page.evaluate("""async () => {
+        const w = window.jupyterapp.shell.currentWidget;
+        if (!w) return;
+        await w.sessionContext.shutdown();
+        w.context.model.dirty = false;
+        w.dispose();
+    }""")
 
 
 def _problems(page) -> list[str]:
     problems = []
-    errors = page.locator(ERROR_NODES)
+    errors = page.locator(", ".join(f"{ACTIVE} {sel.strip()}" for sel in ERROR_NODES.split(",")))
     for i in range(errors.count()):
         problems.append(f"error node: {errors.nth(i).inner_text().strip()[:120]}")
-    text = "\n".join(page.locator(".jp-MarkdownCell .lm-Widget.myst").all_inner_texts())
+    text = "\n".join(page.locator(RENDERED).all_inner_texts())
     problems += [f"raw role: {m.group(0)}" for m in RAW_ROLE.finditer(text)]
     return problems
 
@@ -152,43 +177,50 @@ def _markdown_cells(path: Path) -> int:
     return sum(c.cell_type == "markdown" for c in jupytext.read(path).cells)
 
 
-def test_the_checks_see_a_broken_notebook(browser, lab):
-    page, ctx = _open(browser, lab, "broken.md", 1)
-    problems = _problems(page)
-    ctx.close()
+def test_the_checks_see_a_broken_notebook(lab_page):
+    _open(lab_page, "broken.md", 1)
+    problems = _problems(lab_page)
+    _close(lab_page)
     assert len(problems) == 3 and all("error node" in p for p in problems), problems
     assert {"\\norm{x}", "yu2026branch", "ch-ntk"} == {p.split(": ", 1)[1] for p in problems}
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_reads_correctly_in_jupyterlab(browser, lab, chapter):
-    page, ctx = _open(browser, lab, f"{chapter}.md", _markdown_cells(ROOT / f"{chapter}.md"))
+def test_chapter_reads_correctly_in_jupyterlab(lab_page, chapter):
+    page = lab_page
+    _open(page, f"{chapter}.md", _markdown_cells(ROOT / f"{chapter}.md"))
     problems = _problems(page)
-    text = "\n".join(page.locator(".jp-MarkdownCell .lm-Widget.myst").all_inner_texts())
+    text = "\n".join(page.locator(RENDERED).all_inner_texts())
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"lab-{Path(chapter).name}.png"))
-    ctx.close()
+    _close(page)
     assert not problems, f"{chapter} in JupyterLab:\n" + "\n".join(problems[:20])
     if "{prf:theorem}" in (ROOT / f"{chapter}.md").read_text():
         assert re.search(r"Theorem [0-9A-Z]+\.1\b", text), f"{chapter}: theorems are not numbered as in the book"
 
 
-def test_a_chapter_runs_in_jupyterlab_and_shows_its_numbers(browser, lab):
-    page, ctx = _open(browser, lab, f"{RUN_CHAPTER}.md", _markdown_cells(ROOT / f"{RUN_CHAPTER}.md"))
-    assert page.locator(".lm-Widget.myst code").count() > 0
-    page.locator(".jp-Notebook").first.click()
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_text("Run All Cells", exact=True).click()
+def test_a_chapter_runs_in_jupyterlab_and_shows_its_numbers(lab_page):
+    page = lab_page
+    _open(page, f"{RUN_CHAPTER}.md", _markdown_cells(ROOT / f"{RUN_CHAPTER}.md"))
+    assert page.locator(f"{RENDERED} code").count() > 0   # inline expressions before the run: their code
+    # Run > Run All Cells, once the kernel is up.
+    page.evaluate("""async () => {
+        const app = window.jupyterapp;
+        await app.shell.currentWidget.sessionContext.ready;
+        await app.commands.execute('notebook:run-all-cells');
+    }""")
     # Done when the last code cell has an execution count and the kernel is idle again.
-    page.wait_for_function("() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
-                           " return p.length && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }", timeout=240000)
-    outputs = page.locator(".jp-CodeCell .jp-OutputArea-output")
+    prompts = f"{ACTIVE} .jp-CodeCell .jp-InputPrompt"
+    page.wait_for_function("s => { const p = [...document.querySelectorAll(s)];"
+                           " return p.length && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }",
+                           arg=prompts, timeout=240000)
+    outputs = page.locator(f"{ACTIVE} .jp-CodeCell .jp-OutputArea-output")
     assert outputs.count() > 3
-    assert page.locator(".jp-CodeCell .jp-OutputArea-output img").count() >= 1, "no figure was drawn"
-    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").filter(
-        has_text="Error").count() == 0
+    assert page.locator(f"{ACTIVE} .jp-CodeCell .jp-OutputArea-output img").count() >= 1, "no figure was drawn"
+    assert page.locator(f"{ACTIVE} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")\
+        .filter(has_text="Error").count() == 0
     # Inline expressions now show their values (numbers), not their code.
-    page.wait_for_function("() => [...document.querySelectorAll('.jp-MarkdownCell .lm-Widget.myst')].some("
+    page.wait_for_function(f"() => [...document.querySelectorAll({RENDERED!r})].some("
                            "e => /exponent is -?\\d+\\.\\d{3}/.test(e.innerText))", timeout=30000)
     page.screenshot(path=str(SHOTS / f"lab-run-{Path(RUN_CHAPTER).name}.png"), full_page=True)
-    ctx.close()
+    _close(page)
