@@ -1,8 +1,8 @@
-"""The API reference (book/appendix-api.md) documents every public name of resntk, and nothing else.
+"""The API reference (appendix C) documents every public name of resntk, and nothing else.
 
-The page is written by hand, one autodoc directive per name, grouped by the public subpackage that exports the name
-(``resntk.nets``, ``resntk.kernels``, ...; the code lives in private ``_*.py`` modules). These tests keep it in step
-with the code:
+Appendix C (``book/appendix-api.md``) is the module map; each public subpackage (``resntk.nets``,
+``resntk.kernels``, ...; the code lives in private ``_*.py`` modules) has its own page, ``book/api/<name>.md``,
+written by hand with one autodoc directive per name. These tests keep the pages in step with the code:
 
 * every name in the ``__all__`` of every public subpackage is documented on the page, in the section of that
   subpackage, with the directive that fits its kind (function, class, exception, data);
@@ -30,16 +30,18 @@ import resntk
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "book" / "appendix-api.md"
+API_PAGES = sorted((ROOT / "book" / "api").glob("*.md"))
 DIRECTIVE = re.compile(r"^\.\. (auto(?:module|function|class|data|exception))::\s*(\S+)\s*$", re.M)
-SECTION = re.compile(r"^## `(resntk(?:\.\w+)*)`", re.M)
+SECTION = re.compile(r"^# `(resntk(?:\.\w+)*)`", re.M)
 
 
 def _page() -> str:
-    return PAGE.read_text()
+    """The subpackage pages, one after the other (each opens with ``# `resntk.<name>`: title``)."""
+    return "\n".join(p.read_text() for p in API_PAGES)
 
 
 def _sections() -> dict[str, str]:
-    """Page text of each ``## `module` ...`` section, keyed by the module name."""
+    """Text of each subpackage page, keyed by the module name."""
     text = _page()
     starts = [(m.start(), m.group(1)) for m in SECTION.finditer(text)]
     return {name: text[start:end] for (start, name), (end, _) in zip(starts, starts[1:] + [(len(text), "")])}
@@ -92,10 +94,19 @@ def test_subpackages_only_re_export_and_the_top_level_is_small():
         assert homes, f"resntk.{name} is not a re-export of a subpackage's public name"
 
 
-def test_page_exists_with_its_label():
-    text = _page()
-    assert text.startswith("(app-api)=\n# "), "the page must open with the label (app-api)= and its title"
-    assert DIRECTIVE.search(text), "the page has no autodoc directive"
+def test_the_map_links_every_subpackage_page_and_the_toc_lists_them():
+    text = PAGE.read_text()
+    assert text.startswith("(app-api)=\n# Appendix C"), "the map opens with the label (app-api)= and its title"
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    (entry,) = [ch for part in toc["parts"] for ch in part["chapters"] if ch["file"] == "book/appendix-api"]
+    listed = [s["file"] for s in entry["sections"]]
+    for page in API_PAGES:
+        name = page.stem
+        assert f"](api/{name}.md)" in text, f"the module map does not link {page.name}"
+        assert f"book/api/{name}" in listed, f"_toc.yml does not list book/api/{name}"
+        assert page.read_text().startswith(f"(api-{name})=\n# `resntk.{name}`"), page.name
+        assert DIRECTIVE.search(page.read_text()), f"{page.name} has no autodoc directive"
+    assert len(API_PAGES) == len(_public_subpackages())
 
 
 def test_every_public_name_is_documented_in_its_subpackage_section():

@@ -251,6 +251,29 @@ def _register_round_citations() -> None:
                                                 RoundAuthorYear)
 
 
+def _attribute_comment_docs(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    """A constant re-exported by a subpackage keeps the ``#:`` comment of the private module that defines it.
+
+    autodoc reads ``#:`` comments from the module it is pointed at (the subpackage's ``__init__``), finds none, and
+    falls back to the docstring of the value's type (``dict``'s, which is not even valid reST).
+    """
+    if what != "data" or not name.startswith("resntk."):
+        return
+    from sphinx.pycode import ModuleAnalyzer
+
+    attr = name.rpartition(".")[2]
+    for modname, module in sorted(sys.modules.items()):
+        if not modname.startswith("resntk.") or getattr(module, attr, None) is not obj:
+            continue
+        try:
+            docs = ModuleAnalyzer.for_module(modname).find_attr_docs()
+        except Exception:  # a module without source: keep looking
+            continue
+        if ("", attr) in docs:
+            lines[:] = list(docs[("", attr)])
+            return
+
+
 def _tag_edition(app: Any, config: Any) -> None:
     """``resntk_edition = "student"`` sets the tag ``student`` for ``{only}`` blocks (e.g. in the preface)."""
     if config.resntk_edition:
@@ -259,6 +282,7 @@ def _tag_edition(app: Any, config: Any) -> None:
 
 def setup(app: Any) -> dict:
     app.add_config_value("resntk_edition", "", "env")
+    app.connect("autodoc-process-docstring", _attribute_comment_docs)
     app.connect("config-inited", _tag_edition)
     _register_round_citations()
     app.connect("source-read", _source_for_the_build)
