@@ -282,6 +282,7 @@ def _tag_edition(app: Any, config: Any) -> None:
 
 def setup(app: Any) -> dict:
     app.add_config_value("resntk_edition", "", "env")
+    app.setup_extension("sphinx.ext.autodoc")
     app.connect("autodoc-process-docstring", _attribute_comment_docs)
     app.connect("config-inited", _tag_edition)
     _register_round_citations()
