@@ -49,3 +49,28 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+# ------------------------------------------------------------------ the depth-expansion toy of Part III's chapters
+@pytest.fixture(scope="module")
+def toy():
+    """The book's depth-expansion toy: n = 1000, width 16, L = 2, a = 0.6, sigma = 0.3."""
+    from resntk.book import make_expansion_toy
+
+    return make_expansion_toy(n=1000, n_test=1000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def expanded(toy):
+    """Insertion after block 1, m = 64, 1/sqrt(m) features."""
+    from resntk.nets import insert_block
+
+    return insert_block(toy.model, 1, 64, "zero_out", seed=1)
+
+
+def training_risk(model, X, y) -> float:
+    """The squared-loss risk (1/2n) sum (f(x_i) - y_i)^2 of a scalar-output model."""
+    import torch
+
+    with torch.no_grad():
+        return float(0.5 * ((model(X).reshape(-1) - y) ** 2).mean())

@@ -6,28 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import training_risk
 
 from resntk.book._experiments import equal_compute_comparison, make_expansion_toy
 from resntk.expansion import descent_matrix, jumpboard
 from resntk.nets import insert_block
-
-
-@pytest.fixture(scope="module")
-def toy():
-    return make_expansion_toy(n=1000, n_test=1000, seed=0)
-
-
-@pytest.fixture(scope="module")
-def expanded(toy):
-    return insert_block(toy.model, 1, 64, "zero_out", seed=1)
-
-
-def _risk(model, X, y):
-    with torch.no_grad():
-        return float(0.5 * ((model(X).reshape(-1) - y) ** 2).mean())
-
-
-
 
 
 def test_equal_compute_comparison(toy, expanded) -> None:
@@ -37,17 +20,17 @@ def test_equal_compute_comparison(toy, expanded) -> None:
     eta = 0.05
     res = equal_compute_comparison(toy.model, expanded, toy.X, toy.y, steps=20, lr=eta,
                                    X_test=toy.X_test, y_test=toy.y_test)
-    old_risk = _risk(toy.model, toy.X, toy.y)
+    old_risk = training_risk(toy.model, toy.X, toy.y)
     assert res.control.steps == list(range(21)) and res.expanded.steps == list(range(21))
     assert res.control.train_loss[0] == pytest.approx(old_risk, rel=1e-12)
     assert res.expanded.train_loss[0] == pytest.approx(old_risk, abs=1e-10)
     assert res.expanded.train_loss[1] <= old_risk - eta / 2 * float(G.norm()) ** 2
     assert all(np.diff(res.expanded.train_loss) <= 1e-15)
     assert len(res.expanded.test_loss) == 21
-    assert res.expanded.test_loss[0] == pytest.approx(_risk(toy.model, toy.X_test, toy.y_test), abs=1e-10)
+    assert res.expanded.test_loss[0] == pytest.approx(training_risk(toy.model, toy.X_test, toy.y_test), abs=1e-10)
     # the arguments are untouched
     assert float(expanded.blocks[1].linear2.weight.detach().abs().max()) == 0.0
-    assert _risk(toy.model, toy.X, toy.y) == old_risk
+    assert training_risk(toy.model, toy.X, toy.y) == old_risk
     summary = res.summary()
     assert summary["expanded_train_end"] == res.expanded.train_loss[-1]
     # from the jumpboard: training inherits (and exceeds) the jumpboard gain
@@ -55,8 +38,6 @@ def test_equal_compute_comparison(toy, expanded) -> None:
     res_jb = equal_compute_comparison(toy.model, jb.model, toy.X, toy.y, steps=10, lr=eta)
     assert res_jb.expanded.train_loss[0] == pytest.approx(jb.risk_after, rel=1e-12)
     assert res_jb.expanded.train_loss[-1] <= jb.risk_after < old_risk
-
-
 
 
 def test_toy_is_seeded_and_has_the_stated_noise(toy) -> None:
@@ -68,7 +49,7 @@ def test_toy_is_seeded_and_has_the_stated_noise(toy) -> None:
     again = make_expansion_toy(n=1000, n_test=1000, seed=0)
     assert torch.equal(again.X, toy.X) and torch.equal(again.model.readout.weight, toy.model.readout.weight)
     # the ridge readout is fitted: the old model explains most of the signal, not the weak term or the noise
-    assert _risk(toy.model, toy.X, toy.y) < 0.5 * float(0.5 * (toy.y - toy.y.mean()).pow(2).mean())
+    assert training_risk(toy.model, toy.X, toy.y) < 0.5 * float(0.5 * (toy.y - toy.y.mean()).pow(2).mean())
     with pytest.raises(ValueError, match="n must be"):
         toy.sample(0, seed=1)
 

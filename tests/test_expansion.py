@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import training_risk
 
 from resntk.book._experiments import make_expansion_toy
 from resntk.expansion import (
@@ -32,23 +33,6 @@ from resntk.expansion import (
 from resntk.nets import PostLNResNet, insert_block, layer_norm_jacobian
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-@pytest.fixture(scope="module")
-def toy():
-    """The book's depth-expansion toy: n = 1000, width 16, L = 2, a = 0.6, sigma = 0.3."""
-    return make_expansion_toy(n=1000, n_test=1000, seed=0)
-
-
-@pytest.fixture(scope="module")
-def expanded(toy):
-    """Insertion after block 1, m = 64, 1/sqrt(m) features."""
-    return insert_block(toy.model, 1, 64, "zero_out", seed=1)
-
-
-def _risk(model, X, y):
-    with torch.no_grad():
-        return float(0.5 * ((model(X).reshape(-1) - y) ** 2).mean())
 
 
 def _rel(a: float, b: float) -> float:
@@ -187,15 +171,15 @@ def test_jumpboard_prop_trap_kills_every_first_order_derivative(toy, expanded) -
         jumpboard(trapped, 1, toy.X, toy.y)
 
 
-def test_risk_along_ray_starts_at_the_old_risk(toy, expanded) -> None:
+def test_risk_along_ray_starts_at_the_oldtraining_risk(toy, expanded) -> None:
     V = torch.ones(16, 64, dtype=torch.float64) / 32
     r = risk_along_ray(expanded, 1, toy.X, toy.y, V, [0.0, 0.01])
     assert r.shape == (2,)
-    assert r[0] == pytest.approx(_risk(toy.model, toy.X, toy.y), abs=1e-10)
+    assert r[0] == pytest.approx(training_risk(toy.model, toy.X, toy.y), abs=1e-10)
     moved = copy.deepcopy(expanded)
     with torch.no_grad():
         moved.blocks[1].linear2.weight.add_(0.01 * V)
-    assert r[1] == pytest.approx(_risk(moved, toy.X, toy.y), rel=1e-12)
+    assert r[1] == pytest.approx(training_risk(moved, toy.X, toy.y), rel=1e-12)
 
 
 def test_curvature_second_difference_matches_autodiff(toy, expanded) -> None:
@@ -209,7 +193,7 @@ def test_curvature_second_difference_matches_autodiff(toy, expanded) -> None:
 # ----------------------------------------------------------------------------------------------- the jumpboard
 
 
-def test_jumpboard_thm_jumpboard_quadratic_bound_holds_on_the_training_risk(toy, expanded) -> None:
+def test_jumpboard_thm_jumpboard_quadratic_bound_holds_on_the_trainingtraining_risk(toy, expanded) -> None:
     # Theorem jumpboard-thm-jumpboard: with beta >= r'' on [0, t*], r(t*) <= r(0) - kappa^2 / (2 beta)
     jb = jumpboard(expanded, 1, toy.X, toy.y)
     G = descent_matrix(expanded, 1, toy.X, toy.y)
@@ -217,8 +201,8 @@ def test_jumpboard_thm_jumpboard_quadratic_bound_holds_on_the_training_risk(toy,
     torch.testing.assert_close(jb.direction, -G / G.norm())
     assert jb.t_star == pytest.approx(jb.kappa / jb.beta, rel=1e-12)
     assert jb.predicted_decrease == pytest.approx(jb.kappa**2 / (2 * jb.beta), rel=1e-12)
-    assert jb.risk_before == pytest.approx(_risk(toy.model, toy.X, toy.y), abs=1e-10)
-    assert jb.risk_after == pytest.approx(_risk(jb.model, toy.X, toy.y), rel=1e-12)
+    assert jb.risk_before == pytest.approx(training_risk(toy.model, toy.X, toy.y), abs=1e-10)
+    assert jb.risk_after == pytest.approx(training_risk(jb.model, toy.X, toy.y), rel=1e-12)
     assert jb.realized_decrease > 0.5 * jb.predicted_decrease
     # a curvature bound over the step: the largest second difference on a grid over [0, 2 t*]
     ts = np.linspace(0, 2 * jb.t_star, 41)
