@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import training_risk
 
-from resntk.book._experiments import equal_compute_comparison, make_expansion_toy
+from resntk.book import equal_compute_comparison, make_expansion_toy
 from resntk.expansion import descent_matrix, jumpboard
 from resntk.nets import insert_block
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import training_risk
 
-from resntk.book._experiments import make_expansion_toy
+from resntk.book import make_expansion_toy
 from resntk.expansion import (
     backprop_residual,
     block_features,

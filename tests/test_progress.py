@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from resntk._progress import progress, quiet
+from resntk.book import progress
+from resntk._progress import quiet  # the private rule progress() follows
 
 
 def test_progress_yields_every_item_and_is_quiet_under_pytest(capsys):
