@@ -25,7 +25,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CROSS_REF = re.compile(r"undefined label|label not found|label '[^']*' not found|reference target not found|"
-                       r"unknown target|could not find|"
+                       r"unknown target|could not find|unknown source document|"
+                       # a subset numbers its chapters by their place in the subset, so numbered texts differ
+                       r"does not match its target|"
                        r"failed to create a cross reference|term not in glossary", re.I)
 
 
@@ -40,6 +42,8 @@ def write_config(out: Path) -> Path:
     cfg["bibtex_bibfiles"] = [os.fspath(ROOT / f) for f in cfg["bibtex_bibfiles"]]
     cfg["html"]["favicon"] = os.fspath(ROOT / cfg["html"]["favicon"])
     cfg["sphinx"]["local_extensions"] = {k: os.fspath(ROOT / v) for k, v in cfg["sphinx"]["local_extensions"].items()}
+    sphinx = cfg["sphinx"]["config"]
+    sphinx["html_static_path"] = [os.fspath(ROOT / p) for p in sphinx["html_static_path"]]
     (out / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return out / "_config.yml"
 

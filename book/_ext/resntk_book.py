@@ -183,7 +183,7 @@ def _expected_number(env: Any, target: str, anchor: str, word: str) -> str | Non
 
 
 def _check_numbered_references(app: Any, doctree: Any, docname: str) -> None:
-    if app.builder.format != "html":
+    if app.builder.name != "html":  # the multi-page site; the single-page one (the PDF's) has the same texts
         return
     env = app.env
     here = app.builder.get_target_uri(docname)
@@ -211,7 +211,7 @@ def _check_numbered_references(app: Any, doctree: Any, docname: str) -> None:
 
 def _write_executed_notebooks(app: Any, exception: Exception | None) -> None:
     """Replace each page's downloadable .ipynb by the executed notebook edition of the chapter."""
-    if exception is not None or app.builder.format != "html" or not app.config.html_copy_source:
+    if exception is not None or app.builder.name != "html" or not app.config.html_copy_source:
         return
     import nbformat
 
@@ -226,6 +226,20 @@ def _write_executed_notebooks(app: Any, exception: Exception | None) -> None:
         out = Path(app.outdir) / "_sources" / f"{docname}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out)
+
+
+def _single_page_handlers(app: Any) -> None:
+    """The single-page HTML builder (the PDF's source) translates every node the multi-page one does.
+
+    Sphinx looks up node handlers by builder name first and by format only when the name has none; an extension
+    that registers a ``singlehtml`` handler (sphinx-exercise does) thus hides every ``html`` one (sphinx-proof's
+    definition boxes): copy the missing ones over.
+    """
+    handlers = app.registry.translation_handlers
+    if app.builder.name == "singlehtml" and "html" in handlers:
+        single = handlers.setdefault("singlehtml", {})
+        for node, visitors in handlers["html"].items():
+            single.setdefault(node, visitors)
 
 
 def _register_round_citations() -> None:
@@ -287,6 +301,7 @@ def setup(app: Any) -> dict:
     app.connect("config-inited", _tag_edition)
     _register_round_citations()
     app.connect("source-read", _source_for_the_build)
+    app.connect("builder-inited", _single_page_handlers)
     app.add_role("eval", _make_eval_role(), override=True)
     app.connect("doctree-resolved", _check_numbered_references)
     app.connect("build-finished", _write_executed_notebooks)

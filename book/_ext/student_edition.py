@@ -29,6 +29,7 @@ def student_config(root: Path = ROOT) -> dict:
     config["bibtex_bibfiles"] = [os.fspath(root / f) for f in config["bibtex_bibfiles"]]
     sphinx = config["sphinx"]
     sphinx["local_extensions"] = {k: os.fspath(root / v) for k, v in sphinx["local_extensions"].items()}
+    sphinx["config"]["html_static_path"] = [os.fspath(root / p) for p in sphinx["config"]["html_static_path"]]
     sphinx["config"]["hide_solutions"] = True
     sphinx["config"]["resntk_edition"] = "student"
     sphinx["config"]["html_copy_source"] = False
