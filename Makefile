@@ -16,13 +16,14 @@ TORCH  := torch==2.13.0
 BOOK_FLAGS ?= -n -W --keep-going
 PYTEST_ARGS ?=
 
-.PHONY: all deps cache-guard execute book book-student test lab assignments bench bench-quick clean clean-book help
+.PHONY: all deps cache-guard execute book book-student pdf test lab assignments bench bench-quick clean clean-book help
 
 all: test book
 
 help:
 	@echo "make book          build the executed HTML book (strict) into _build/html"
 	@echo "make book-student  the same book with every solution hidden, into _build/student/_build/html"
+	@echo "make pdf           the whole book as two PDFs (teacher and student editions) into _build/html"
 	@echo "make test          run the test suite (pytest)"
 	@echo "make lab           open the chapters as notebooks in JupyterLab (installs it into .venv)"
 	@echo "make execute       run every chapter as a notebook into the execution cache (make book does it)"
@@ -75,6 +76,12 @@ book-student: execute
 	  --path-output _build/student
 	@test -f _build/student/_build/html/index.html || { echo "student edition missing"; exit 1; }
 	@echo "Student edition built: _build/student/_build/html/index.html"
+
+# The whole book as one PDF per edition: the single-page HTML printed by Chromium, then checked with pdftotext
+# (book/_ext/pdf.py says why this route). Needs Debian's chromium and poppler-utils; every page links the PDFs.
+pdf: execute
+	$(PY) book/_ext/pdf.py --out _build/html
+	@if [ -d _build/student/_build/html ]; then cp _build/html/resntk-book-student.pdf _build/student/_build/html/; fi
 
 test: cache-guard
 	MPLBACKEND=Agg $(PY) -m pytest $(PYTEST_ARGS)

@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from pybtex.richtext import Text
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
@@ -170,7 +171,6 @@ _CITE_ONE = re.compile(_CITE_LINK)
 def bibliography(root: Path = ROOT) -> dict[str, tuple[str, str]]:
     """``key -> (authors, year)`` of every entry of ``book/references.bib``, authors as cited in the text."""
     from pybtex.database import parse_file
-    from pybtex.richtext import Text
 
     entries = parse_file(str(root / "book" / "references.bib"), bib_format="bibtex").entries
     out = {}

@@ -288,6 +288,48 @@ def _attribute_comment_docs(app: Any, what: str, name: str, obj: Any, options: A
             return
 
 
+def _register_author_year_bibliography() -> None:
+    """The bibliography labelled author-year ("[Yu et al., 2026]"), sorted by author, like the citations."""
+    import pybtex.plugin
+    from pybtex.style.formatting.unsrt import Style as Unsrt
+    from pybtex.style.labels import BaseLabelStyle
+
+    class AuthorYearLabels(BaseLabelStyle):
+        def format_labels(self, sorted_entries):
+            seen: dict[str, int] = {}
+            for entry in sorted_entries:
+                people = entry.persons.get("author") or entry.persons.get("editor") or []
+                last = [notebook_edition.Text.from_latex(" ".join(p.prelast_names + p.last_names)).render_as("text")
+                        for p in people]
+                authors = (f"{last[0]} et al." if len(last) >= 3 else " and ".join(last)) or entry.key
+                label = f"{authors}, {entry.fields.get('year', '')}"
+                seen[label] = seen.get(label, 0) + 1
+                yield label if seen[label] == 1 else f"{label}{chr(ord('a') + seen[label] - 1)}"
+
+    class AuthorYearStyle(Unsrt):
+        default_label_style = "resntk_author_year"
+        default_sorting_style = "author_year_title"
+
+    pybtex.plugin.register_plugin("pybtex.style.labels", "resntk_author_year", AuthorYearLabels)
+    pybtex.plugin.register_plugin("pybtex.style.formatting", "resntk_author_year", AuthorYearStyle)
+
+
+#: The whole-book PDFs (``book/_ext/pdf.py`` writes them at the site's root): (file, label) per edition.
+PDF_LINKS = {"teacher": ("resntk-book.pdf", "The book as a PDF (teacher edition: proofs and solutions)"),
+             "student": ("resntk-book-student.pdf", "The book as a PDF (student edition: no solutions)")}
+
+
+def _link_the_pdfs(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """Every page links the whole-book PDFs (the student edition only its own) in the sidebar's icon links."""
+    editions = ["student"] if app.config.resntk_edition == "student" else ["teacher", "student"]
+    links = list(context.get("theme_icon_links") or [])
+    for edition in editions:
+        name, label = PDF_LINKS[edition]
+        links.append({"name": label, "url": context["pathto"](name, 1), "icon": "fa-solid fa-file-pdf",
+                      "type": "fontawesome"})
+    context["theme_icon_links"] = links
+
+
 def _tag_edition(app: Any, config: Any) -> None:
     """``resntk_edition = "student"`` sets the tag ``student`` for ``{only}`` blocks (e.g. in the preface)."""
     if config.resntk_edition:
@@ -300,6 +342,8 @@ def setup(app: Any) -> dict:
     app.connect("autodoc-process-docstring", _attribute_comment_docs)
     app.connect("config-inited", _tag_edition)
     _register_round_citations()
+    _register_author_year_bibliography()
+    app.connect("html-page-context", _link_the_pdfs)
     app.connect("source-read", _source_for_the_build)
     app.connect("builder-inited", _single_page_handlers)
     app.add_role("eval", _make_eval_role(), override=True)
