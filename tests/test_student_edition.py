@@ -14,10 +14,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
+from notebook_edition import solution_snippets  # noqa: E402
 from student_edition import student_config  # noqa: E402
 
-GATED = re.compile(r"````\{solution-start\}.*?````\n(.*?)````\{solution-end\}", re.S)
-PLAIN = re.compile(r":::\{solution\}[^\n]*\n(?::[^\n]*\n)*(.*?)\n:::", re.S)
 
 
 def test_student_config_hides_solutions_and_sources():
@@ -33,15 +32,7 @@ def page_text(path: Path) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
 
 
-def _solution_snippets(md: str) -> list[str]:
-    """Distinctive lines of every solution in a chapter's source (code lines and prose lines)."""
-    bodies = GATED.findall(md) + PLAIN.findall(md)
-    lines = [ln.strip() for body in bodies for ln in body.splitlines()]
-    # Only lines that appear nowhere else in the chapter identify a solution.
-    outside = PLAIN.sub("", GATED.sub("", md))
-    elsewhere = {ln.strip() for ln in outside.splitlines()}
-    return [ln for ln in lines if len(ln) > 25 and not ln.startswith(("```", ":::", "$$"))
-            and "$" not in ln and "{" not in ln and "](" not in ln and ln not in elsewhere]
+_solution_snippets = solution_snippets
 
 
 @pytest.mark.book

@@ -161,6 +161,25 @@ def inline_expressions(markdown: str) -> list[str]:
     return _EVAL.findall(markdown)
 
 
+# ----------------------------------------------------------------------------------------------------- solutions
+_GATED = re.compile(r"````\{solution-start\}.*?````\n(.*?)````\{solution-end\}", re.S)
+_PLAIN = re.compile(r":::\{solution\}[^\n]*\n(?::[^\n]*\n)*(.*?)\n:::", re.S)
+
+
+def solution_snippets(md: str) -> list[str]:
+    """Distinctive lines of every exercise solution in a chapter's source (code lines and prose lines).
+
+    Only lines that appear nowhere else in the chapter, longer than 25 characters, and free of maths, roles and
+    links (which render differently) identify a solution: the student editions are checked to hold none of them.
+    """
+    bodies = _GATED.findall(md) + _PLAIN.findall(md)
+    lines = [ln.strip() for body in bodies for ln in body.splitlines()]
+    outside = _PLAIN.sub("", _GATED.sub("", md))
+    elsewhere = {ln.strip() for ln in outside.splitlines()}
+    return [ln for ln in lines if len(ln) > 25 and not ln.startswith(("```", ":::", "$$"))
+            and "$" not in ln and "{" not in ln and "](" not in ln and ln not in elsewhere]
+
+
 # ----------------------------------------------------------------------------------------------------- citations
 _CITE_LINK = r"\[([^\[\]$]+)\]\(bibliography\.md#([\w:-]+)\)"
 _CITE_GROUP = re.compile(r"\((" + _CITE_LINK + r"(?:;\s+" + _CITE_LINK + r")*)\)")

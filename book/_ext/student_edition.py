@@ -18,18 +18,29 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def student_config(root: Path = ROOT) -> dict:
+def book_config(root: Path = ROOT) -> dict:
+    """The book's configuration with absolute paths and the main build's execution cache.
+
+    For builds that write elsewhere (``--path-output``) with ``--config`` pointing at a copy: the student edition
+    and the single-page editions of the PDF (``pdf.py``).
+    """
     config = yaml.safe_load((root / "_config.yml").read_text())
-    config["title"] = f"{config['title']} (student edition)"
     config["execute"]["cache"] = os.fspath(root / "_build" / ".jupyter_cache")
-    config["html"]["use_edit_page_button"] = False
-    config["html"]["use_repository_button"] = False
-    config["html"]["use_issues_button"] = False
     config["html"]["favicon"] = os.fspath(root / config["html"]["favicon"])
     config["bibtex_bibfiles"] = [os.fspath(root / f) for f in config["bibtex_bibfiles"]]
     sphinx = config["sphinx"]
     sphinx["local_extensions"] = {k: os.fspath(root / v) for k, v in sphinx["local_extensions"].items()}
     sphinx["config"]["html_static_path"] = [os.fspath(root / p) for p in sphinx["config"]["html_static_path"]]
+    return config
+
+
+def student_config(root: Path = ROOT) -> dict:
+    config = book_config(root)
+    config["title"] = f"{config['title']} (student edition)"
+    config["html"]["use_edit_page_button"] = False
+    config["html"]["use_repository_button"] = False
+    config["html"]["use_issues_button"] = False
+    sphinx = config["sphinx"]
     sphinx["config"]["hide_solutions"] = True
     sphinx["config"]["resntk_edition"] = "student"
     sphinx["config"]["html_copy_source"] = False
