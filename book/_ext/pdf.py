@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -183,14 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         print("the PDF needs Chromium and poppler-utils (apt-get install chromium poppler-utils)")
         return 1
     editions = ["teacher", "student"] if args.edition == "both" else [args.edition]
-    for edition in editions:
+    # The two editions build side by side: each is one Sphinx process and one browser, mostly single-threaded.
+    with ThreadPoolExecutor(max_workers=len(editions)) as pool:
+        futures = {edition: pool.submit(build, edition, Path(args.out)) for edition in editions}
+    status = 0
+    for edition, future in futures.items():
         try:
-            pdf, pages, seconds = build(edition, Path(args.out))
+            pdf, pages, seconds = future.result()
         except RuntimeError as exc:
             print(exc)
-            return 1
+            status = 1
+            continue
         print(f"{edition} edition: {pdf} ({pages} pages, {seconds:.0f} s), checked")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

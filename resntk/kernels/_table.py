@@ -158,7 +158,8 @@ class ResidualKernelTable:
 
     Examples
     --------
-    >>> k = ResidualKernelTable(depth=1000, alpha=1e-3)       # alpha = 1/L: close to the two-layer NTK
+    >>> # alpha = 1/L: close to the two-layer NTK
+    >>> k = ResidualKernelTable(depth=1000, alpha=1e-3)
     >>> G = k(X_train, X_test)                                  # doctest: +SKIP
     """
 

@@ -131,7 +131,8 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.standard_normal((20, 3)); K = np.exp(X @ X.T / 3)
     >>> model = GradientFlowRegressor(kernel="precomputed").fit(K, np.sin(X[:, 0]))
-    >>> model.predict(K[:5], t=[1.0, 10.0, np.inf]).shape   # leading axis: the stopping times
+    >>> # leading axis: the stopping times
+    >>> model.predict(K[:5], t=[1.0, 10.0, np.inf]).shape
     (3, 5)
     """
 
