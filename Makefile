@@ -15,6 +15,8 @@ PIP    := $(PY) -m pip --disable-pip-version-check
 TORCH  := torch==2.13.0
 BOOK_FLAGS ?= -n -W --keep-going
 PYTEST_ARGS ?=
+# Test files run on this many processes (pytest-xdist, one file per process at a time).
+PYTEST_JOBS ?= 2
 
 .PHONY: all deps cache-guard execute book book-student pdf test lab assignments bench bench-quick clean clean-book help
 
@@ -83,8 +85,12 @@ pdf: execute
 	$(PY) book/_ext/pdf.py --out _build/html
 	@if [ -d _build/student/_build/html ]; then cp _build/html/resntk-book-student.pdf _build/student/_build/html/; fi
 
+# The chapters run first, in parallel, into the execution cache that the chapter, browser and student-edition
+# tests then read (a failing chapter does not stop the tests: tests/test_chapters.py reports it); the test files
+# then share the cores.
 test: cache-guard
-	MPLBACKEND=Agg $(PY) -m pytest $(PYTEST_ARGS)
+	-$(PY) book/_ext/execute.py
+	MPLBACKEND=Agg $(PY) -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 # JupyterLab with jupytext and jupyterlab-myst: the chapters (book/*.md) open as notebooks, as on Binder.
 $(VENV)/.stamp-lab: pyproject.toml lab-overrides.json $(VENV)/.stamp-torch

@@ -19,6 +19,7 @@ executed notebook, search and dark mode work. Screenshots of every page at both 
 from __future__ import annotations
 
 import functools
+import html
 import http.server
 import json
 import os
@@ -151,8 +152,12 @@ SEARCH_BOXES_JS = """() => [...document.querySelectorAll(
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_reads_correctly_on_a_desktop_and_a_phone(site, contexts, page):
     desktop, phone = contexts
+    # The phone page loads and typesets in its own renderer while the desktop page is checked.
+    mobile = phone.new_page()
+    errors = _watch(mobile)
+    mobile.goto(f"{site}/{page}", wait_until="commit")
     tab = desktop.new_page()
-    errors = _watch(tab)
+    errors += _watch(tab)
     tab.goto(f"{site}/{page}", wait_until="load")
     _typeset(tab)
     problems = []
@@ -178,9 +183,7 @@ def test_every_page_reads_correctly_on_a_desktop_and_a_phone(site, contexts, pag
     tab.screenshot(path=str(SHOTS / f"site-{name}-1280.png"))
     tab.close()
 
-    mobile = phone.new_page()
-    errors += _watch(mobile)
-    mobile.goto(f"{site}/{page}", wait_until="load")
+    mobile.wait_for_load_state("load")
     _typeset(mobile)
     for fig in mobile.evaluate(FIGURES_JS):
         if fig["loaded"] and not fig["enlargeable"]:
@@ -233,6 +236,17 @@ def test_a_chapter_folds_proofs_and_solutions_on_screen_and_prints_them_open(sit
     assert tab.locator(".bd-sidebar-primary").is_hidden(), "the sidebar is printed"
     tab.close()
     assert not errors, errors
+
+
+def test_the_student_edition_check_would_see_a_solution(site):
+    """tests/test_student_edition.py can fail: its solution snippets are in the page built with solutions."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from notebook_edition import solution_snippets
+
+    chapter = FIRST_CHAPTER.removesuffix(".html")
+    snippets = solution_snippets((ROOT / f"{chapter}.md").read_text())
+    text = html.unescape(re.sub(r"<[^>]+>", "", (HTML / FIRST_CHAPTER).read_text()))
+    assert snippets and all(s in text for s in snippets), [s for s in snippets if s not in text]
 
 
 def test_the_download_is_the_executed_notebook(site, contexts):

@@ -49,7 +49,9 @@ def test_there_are_at_least_three_assignments():
     assert len(ASSIGNMENTS) >= 3
 
 
-@pytest.mark.parametrize("source", ASSIGNMENTS, ids=lambda p: p.stem)
+# Each build runs otter's self-check (about 8 s): the first assignment by default, every one with the slow tests (CI).
+@pytest.mark.parametrize("source", [pytest.param(a, marks=() if i == 0 else pytest.mark.slow, id=a.stem)
+                                    for i, a in enumerate(ASSIGNMENTS)])
 def test_assignment_builds_and_its_tests_pass_on_the_solutions(source, tmp_path):
     """Otter Assign runs every test against the solutions (a failing test raises) and we check the outputs."""
     result = build_assignment(source, tmp_path / "dist")  # runs otter's self-check

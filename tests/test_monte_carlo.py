@@ -190,6 +190,7 @@ def lazy_discrepancy(width: int, alpha: float, n: int, steps: int, seeds: range,
     return {"gap": float(np.mean(gaps)), "size": float(np.mean(sizes)), "lr": float(np.mean(lrs))}
 
 
+@pytest.mark.slow  # 12 s; the chapter wide-resnets-train-like-kernels asserts the same tracking at one width
 def test_trained_network_tracks_kernel_gd_and_the_gap_shrinks_with_width():
     """Fast version of Theorem `ntk-thm-result-a` (about 0.19 at m = 128 and 0.11 at m = 512 for alpha = 1)."""
     narrow = lazy_discrepancy(128, 1.0, n=20, steps=200, seeds=range(4))

@@ -595,9 +595,17 @@ def test_excess_risk():
 # scikit-learn's estimator checks
 # ---------------------------------------------------------------------------------------------------------------
 
-def _linear_plus_one(A, B):
-    """A PSD callable kernel on (n, d) inputs, in NumPy (the container scikit-learn's checks pass)."""
-    return np.asarray(A) @ np.asarray(B).T + 1.0
+class _LinearPlusOne:
+    """A PSD callable kernel on (n, d) inputs, in NumPy (the container scikit-learn's checks pass).
+
+    A class with a fixed repr, so that the checks' test ids are the same in every process (pytest-xdist).
+    """
+
+    def __call__(self, A, B):
+        return np.asarray(A) @ np.asarray(B).T + 1.0
+
+    def __repr__(self) -> str:
+        return "linear_plus_one"
 
 
 #: Checks that do not apply to a precomputed kernel, with the reason; everything else must pass.
@@ -613,7 +621,7 @@ def _expected_failures(estimator):
     return PRECOMPUTED_SKIPS if estimator.kernel == "precomputed" else {}
 
 
-@parametrize_with_checks([GradientFlowRegressor(t=5.0), GradientFlowRegressor(kernel=_linear_plus_one, t=5.0)],
+@parametrize_with_checks([GradientFlowRegressor(t=5.0), GradientFlowRegressor(kernel=_LinearPlusOne(), t=5.0)],
                          expected_failed_checks=_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)

@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     slowest = max(results, key=lambda r: r.seconds)
     print(f"{len(results)} chapters ready in {time.perf_counter() - start:.0f} s "
           f"({sum(r.cached for r in results)} from the cache; slowest {slowest.chapter}, {slowest.seconds:.1f} s)")
+    for r in results:
+        if r.error:
+            print(f"==== {r.chapter} failed:\n{r.error[-3000:]}")
     if failed:
         print("failed: " + ", ".join(failed))
     return 1 if failed else 0
