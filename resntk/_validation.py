@@ -248,17 +248,23 @@ def as_targets(y: Any, name: str, n: int, device: torch.device | None = None) ->
     return t
 
 
+def as_matrix(x: Any, name: str, device: torch.device | None = None, *, what: str, reshape: str) -> torch.Tensor:
+    """A non-empty 2-D float64 array, refused in the words scikit-learn's estimator checks look for."""
+    t = as_float64(x, name, device)
+    shape = tuple(t.shape)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D {what}, got shape {shape}. Reshape your data: {reshape}")
+    if t.shape[0] < 1 or t.shape[1] < 1:
+        raise ValueError(f"{name} has {t.shape[1]} feature(s) (shape={shape}) while a minimum of 1 is required: it "
+                         f"must be a non-empty {what}")
+    return t
+
+
 def as_kernel_matrix(K: Any, name: str, device: torch.device | None = None, *, n_rows: int | None = None,
                      n_cols: int | None = None, square: bool = False) -> torch.Tensor:
     """A 2-D float64 Gram matrix, optionally square or of a given number of rows or columns."""
-    t = as_float64(K, name, device)
+    t = as_matrix(K, name, device, what="Gram matrix", reshape="a single row is K.reshape(1, -1)")
     shape = tuple(t.shape)
-    if t.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D Gram matrix, got shape {shape}. Reshape your data: a single row "
-                         "is K.reshape(1, -1)")
-    if t.shape[0] < 1 or t.shape[1] < 1:
-        raise ValueError(f"{name} has {t.shape[1]} feature(s) (shape={shape}) while a minimum of 1 is required: it "
-                         "must be a non-empty Gram matrix")
     if square and t.shape[0] != t.shape[1]:
         raise ValueError(f"{name} must be a square (n, n) Gram matrix, got shape {shape}")
     if n_rows is not None and t.shape[0] != n_rows:

@@ -6,11 +6,17 @@
 
 from __future__ import annotations
 
+import html
 import os
-import shutil
+import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, os.fspath(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+from pdf import CHROMIUM_ARGS, chromium  # noqa: E402
 
 # One intra-op thread for the whole suite: the tests run many small tensor operations, and on a shared 2-core
 # machine torch's thread pool makes each of them wait at a barrier (a 2001 x 3 kernel recursion at depth 1e4 took
@@ -29,11 +35,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # ------------------------------------------------------------------------- a real browser for the rendered tests
-CHROMIUM = os.environ.get("RESNTK_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-#: Headless Debian Chromium as root, offline: no sandbox, no GPU, no background network (its connections would be
-#: refused by a closed network, many at a time).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# The PDF builder's Chromium and flags (book/_ext/pdf.py): headless Debian Chromium, offline, as root.
+CHROMIUM = chromium()
+def page_text(path: Path) -> str:
+    """A built page's text, with tags stripped (code is split into highlighting spans)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")
 
 

@@ -10,7 +10,6 @@ from conftest import training_risk
 
 from resntk.book import equal_compute_comparison, make_expansion_toy
 from resntk.expansion import descent_matrix, jumpboard
-from resntk.nets import insert_block
 
 
 def test_equal_compute_comparison(toy, expanded) -> None:

@@ -19,12 +19,10 @@ executed notebook, search and dark mode work. Screenshots of every page at both 
 from __future__ import annotations
 
 import functools
-import html
 import http.server
 import json
 import os
 import re
-import subprocess
 import sys
 import threading
 import urllib.request
@@ -32,7 +30,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import needs_chromium
+from conftest import needs_chromium, page_text
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -65,11 +63,7 @@ def _build_book() -> None:
     failed = [r.chapter for r in execute.execute(log=lambda msg: None) if r.error]
     if failed:
         pytest.fail(f"chapters failed to execute: {failed} (see tests/test_chapters.py)", pytrace=False)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "MPLBACKEND")}
-    env["RESNTK_BOOK_BUILD"] = "1"
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(ROOT), "-n", "-W", "--keep-going"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    proc = execute.jupyter_book("-n", "-W", "--keep-going", timeout=1800)
     if proc.returncode != 0 or not (HTML / "index.html").exists():
         pytest.fail("the strict book build failed:\n" + (proc.stdout + proc.stderr)[-6000:], pytrace=False)
 
@@ -245,7 +239,7 @@ def test_the_student_edition_check_would_see_a_solution(site):
 
     chapter = FIRST_CHAPTER.removesuffix(".html")
     snippets = solution_snippets((ROOT / f"{chapter}.md").read_text())
-    text = html.unescape(re.sub(r"<[^>]+>", "", (HTML / FIRST_CHAPTER).read_text()))
+    text = page_text(HTML / FIRST_CHAPTER)
     assert snippets and all(s in text for s in snippets), [s for s in snippets if s not in text]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import os
 import re
 import subprocess
 import sys
@@ -11,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import page_text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 from notebook_edition import solution_snippets  # noqa: E402
 from student_edition import student_config  # noqa: E402
-
 
 
 def test_student_config_hides_solutions_and_sources():
@@ -25,14 +23,6 @@ def test_student_config_hides_solutions_and_sources():
     assert cfg["sphinx"]["config"]["html_copy_source"] is False
     assert cfg["sphinx"]["config"]["html_theme_options"]["use_download_button"] is False
     assert "student edition" in cfg["title"]
-
-
-def page_text(path: Path) -> str:
-    """A built page's text, with tags stripped (code is split into highlighting spans)."""
-    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
-
-
-_solution_snippets = solution_snippets
 
 
 @pytest.mark.book
@@ -44,12 +34,7 @@ def test_student_edition_has_every_exercise_and_no_solution(tmp_path):
 
     assert not [r.chapter for r in execute.execute(log=lambda msg: None) if r.error]
     subprocess.run([sys.executable, str(ROOT / "book" / "_ext" / "student_edition.py"), str(config)], check=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "MPLBACKEND")}
-    env["RESNTK_BOOK_BUILD"] = "1"
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(ROOT), "-n", "-W", "--keep-going", "--config", str(config),
-                           "--path-output", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=1800)
+    proc = execute.jupyter_book("-n", "-W", "--keep-going", "--config", config, "--path-output", out, timeout=1800)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
@@ -66,7 +51,7 @@ def test_student_edition_has_every_exercise_and_no_solution(tmp_path):
         assert 'class="solution' not in raw, f"{chapter}: a solution box is left in the student edition"
         page = page_text(path)
         assert "rocket icon" not in page and "github.com/resntk" not in raw, f"{chapter}: links to the sources"
-        for snippet in _solution_snippets(md):
+        for snippet in solution_snippets(md):
             assert snippet not in page, f"{chapter}: solution text left in the student edition: {snippet!r}"
             checked += 1
     assert checked > 0, "no solution text was checked"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -73,12 +72,8 @@ def main(argv: list[str]) -> int:
     if failed:
         print(f"FAILED: {', '.join(r.chapter for r in failed)} did not run as notebooks")
         return 1
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "MPLBACKEND")}
-    env["RESNTK_BOOK_BUILD"] = "1"
-    jb = Path(sys.executable).with_name("jupyter-book")
-    proc = subprocess.run([str(jb), "build", str(ROOT), "--config", str(out / "_config.yml"),
-                           "--toc", str(out / "_toc.yml"), "--path-output", str(out), "-n", "--keep-going"],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = execute.jupyter_book("--config", out / "_config.yml", "--toc", out / "_toc.yml", "--path-output", out,
+                                "-n", "--keep-going")
     log = proc.stdout + proc.stderr
     (out / "build.log").write_text(log)
     ansi = re.compile(r"\x1b\[[0-9;]*m")

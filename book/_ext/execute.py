@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -35,6 +36,20 @@ from notebook_edition import ROOT, inline_expressions, notebook_chapters  # noqa
 CACHE = ROOT / "_build" / ".jupyter_cache"
 #: Environment variables a kernel must not inherit from the caller (pytest, a headless matplotlib backend).
 _SCRUB = ("PYTEST_CURRENT_TEST", "MPLBACKEND", "PYTEST_ADDOPTS")
+
+
+def book_env(**extra: str) -> dict[str, str]:
+    """The environment of a book build or a chapter's kernel: ``RESNTK_BOOK_BUILD=1``, nothing of a pytest run."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env["RESNTK_BOOK_BUILD"] = "1"
+    env.update(extra)
+    return env
+
+
+def jupyter_book(*args: str | os.PathLike, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run ``jupyter-book build ROOT *args`` (the .venv's Jupyter Book 1.x) in the book's environment; output captured."""
+    cmd = [os.fspath(Path(sys.executable).with_name("jupyter-book")), "build", os.fspath(ROOT), *map(os.fspath, args)]
+    return subprocess.run(cmd, cwd=ROOT, env=book_env(), capture_output=True, text=True, timeout=timeout)
 
 
 @dataclass
@@ -97,8 +112,7 @@ def run_chapter(chapter: str, root: Path, timeout: int | None = None) -> Result:
     start = time.perf_counter()
     try:
         nb = read_chapter(chapter, root)
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
-        env["RESNTK_BOOK_BUILD"] = "1"
+        env = book_env()
         client = _client_class()(nb, timeout=timeout or _cell_timeout(), kernel_name="python3",
                                  resources={"metadata": {"path": os.fspath((root / chapter).parent)}},
                                  allow_errors=False, record_timing=False)  # timing would change the cache key

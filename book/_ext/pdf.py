@@ -45,6 +45,8 @@ sys.path.insert(0, os.fspath(Path(__file__).resolve().parent))
 from notebook_edition import ROOT, notebook_chapters, solution_snippets, toc_files  # noqa: E402
 
 PDF_NAMES = {"teacher": "resntk-book.pdf", "student": "resntk-book-student.pdf"}
+#: Headless Debian Chromium as root, offline: no sandbox, no GPU, no background network (its connections would be
+#: refused by a closed network, many at a time). The browser tests use the same.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FOOTER = ('<div style="font-size:8px; width:100%; text-align:center; color:#555;">'
@@ -53,22 +55,20 @@ FOOTER = ('<div style="font-size:8px; width:100%; text-align:center; color:#555;
 
 
 def chromium() -> str | None:
+    """The system Chromium (``RESNTK_CHROMIUM`` overrides); None when there is none."""
     return os.environ.get("RESNTK_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def build_single_page(edition: str, work: Path) -> Path:
     """Build the single-page HTML of ``edition`` into ``work``; returns the page's path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "MPLBACKEND")}
-    env["RESNTK_BOOK_BUILD"] = "1"
+    from execute import jupyter_book
     from student_edition import book_config, student_config
 
     # The main build's execution cache (a build elsewhere would otherwise start one of its own and re-execute).
     config = work / "_config.yml"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(yaml.safe_dump(student_config() if edition == "student" else book_config(), sort_keys=False))
-    cmd = [os.fspath(Path(sys.executable).with_name("jupyter-book")), "build", os.fspath(ROOT),
-           "--builder", "singlehtml", "--path-output", os.fspath(work), "--config", os.fspath(config)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = jupyter_book("--builder", "singlehtml", "--path-output", work, "--config", config)
     site = work / "_build" / "singlehtml"
     page = site / (toc_files()[0] + ".html")
     if proc.returncode != 0 or not page.exists():

@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from .._validation import (
     as_float64,
     as_kernel_matrix,
+    as_matrix,
     as_output,
     as_targets,
     check_fitted,
@@ -162,13 +163,8 @@ class GradientFlowRegressor(RegressorMixin, BaseEstimator):
 
     def _kernel_input(self, X: Any, name: str) -> tuple[Any, int]:
         """Inputs for a callable kernel (float64, in the container of the training inputs) and their feature count."""
-        t = as_float64(X, name, self._device)
-        if t.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {tuple(t.shape)}. "
-                             "Reshape your data: X.reshape(-1, 1) for one feature, X.reshape(1, -1) for one sample")
-        if t.shape[0] < 1 or t.shape[1] < 1:
-            raise ValueError(f"{name} has {t.shape[1]} feature(s) (shape={tuple(t.shape)}) while a minimum of 1 is "
-                             "required, and at least one sample")
+        t = as_matrix(X, name, self._device, what="array (n_samples, n_features)",
+                      reshape="X.reshape(-1, 1) for one feature, X.reshape(1, -1) for one sample")
         n_features = int(t.shape[1])
         if hasattr(self, "n_features_in_") and n_features != self.n_features_in_:
             raise ValueError(f"{name} has {n_features} features, but GradientFlowRegressor is expecting "
